@@ -1,0 +1,1 @@
+"""Local SQLite store: models, the one session factory, outbox capture."""

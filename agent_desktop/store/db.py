@@ -1,0 +1,166 @@
+"""The one place that opens the local database and makes sessions.
+
+Opening is defensive: a locked, read-only or corrupt file produces a `StoreError` with a
+plain message and the file untouched — we never delete or recreate a user's database. Before
+migrating an existing database to a newer schema, a copy is kept next to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from agent_desktop.store.outbox import install_outbox_capture
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used; `str()` is a sentence for the agent."""
+
+
+def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA cache_size=-32000")
+    cur.execute("PRAGMA mmap_size=268435456")
+    cur.close()
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def _preflight(path: Path) -> None:
+    """Refuse unusable files with a clear sentence, before SQLAlchemy touches them."""
+    if not path.exists():
+        if not os.access(path.parent, os.W_OK):
+            raise StoreError(f"Cannot create the database: folder {path.parent} is not writable.")
+        return
+    if not os.access(path, os.R_OK):
+        raise StoreError(f"The database file {path} cannot be read (permission denied).")
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        raise StoreError(
+            f"The database file {path} is read-only. Your data is intact; make the file and "
+            "its folder writable, then start again."
+        )
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=2.0)
+        try:
+            row = conn.execute("PRAGMA quick_check").fetchone()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise StoreError(
+                "The database is in use by another Agent Desktop window (it is locked). "
+                "Close the other window and try again."
+            ) from exc
+        raise StoreError(
+            f"The database file {path} could not be opened ({text}). It was left untouched."
+        ) from exc
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"The database file {path} is damaged ({exc}). It was left untouched; restore a "
+            "backup or move it away to start with an empty one."
+        ) from exc
+    if row is None or row[0] != "ok":
+        raise StoreError(
+            f"The database file {path} is damaged (integrity check: {row[0] if row else '?'}). "
+            "It was left untouched."
+        )
+
+
+class Database:
+    """Engine + session factory for one SQLite file; migrated to head on open."""
+
+    def __init__(self, engine: Engine, path: Path | None) -> None:
+        self.engine = engine
+        self.path = path
+        self._factory = sessionmaker(bind=engine, expire_on_commit=False)
+        install_outbox_capture(self._factory)
+
+    @classmethod
+    def open(cls, path: Path, *, migrate: bool = True) -> Database:
+        path = Path(path)
+        _preflight(path)
+        engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _on_connect)
+        db = cls(engine, path)
+        if migrate:
+            db.migrate()
+        return db
+
+    def migrate(self) -> None:
+        url = str(self.engine.url)
+        script = ScriptDirectory.from_config(alembic_config(url))
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        head = script.get_current_head()
+        if current == head:
+            return
+        if current is not None and self.path is not None and self.path.exists():
+            backup = self.path.with_name(f"{self.path.name}.before-{head}")
+            if not backup.exists():
+                self.backup_to(backup)
+                log.info("database backed up to %s before migrating %s → %s",
+                         backup, current, head)
+        with self.engine.begin() as conn:
+            cfg = alembic_config(url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def backup_to(self, target: Path) -> None:
+        """Consistent online copy via SQLite's backup API (safe while the app writes)."""
+        raw = self.engine.raw_connection()
+        try:
+            dst = sqlite3.connect(target)
+            try:
+                raw.driver_connection.backup(dst)  # type: ignore[union-attr]
+            finally:
+                dst.close()
+        finally:
+            raw.close()
+
+    def session(self) -> Session:
+        return self._factory()
+
+    @contextmanager
+    def transaction(self, **info: Any) -> Iterator[Session]:
+        """A session in one transaction: commit on success, rollback on error."""
+        with self._factory() as s:
+            s.info.update(info)
+            with s.begin():
+                yield s
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def copy_database(src: Path, dst: Path) -> None:
+    """Plain file copy of a closed database (benchmarks cache generated data this way)."""
+    shutil.copyfile(src, dst)
