@@ -1,0 +1,84 @@
+"""Phone numbers: keep what was typed, add E.164 and reversed digits.
+
+An unparsable number is never dropped: it is kept as typed, flagged `valid=False` with a
+reason for the UI, and still indexed by its own digits so search and caller ID find it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+
+_NON_DIGITS = re.compile(r"\D+")
+
+
+@dataclass(frozen=True)
+class NormalizedPhone:
+    raw: str
+    e164: str | None
+    rev_digits: str
+    valid: bool
+    problem: str = ""  # plain-words reason when not valid
+
+    @property
+    def region(self) -> str | None:
+        """ISO region of a valid number (for calling-hours time zones)."""
+        if self.e164 is None:
+            return None
+        return phonenumbers.region_code_for_number(phonenumbers.parse(self.e164))
+
+
+def digits_of(text: str) -> str:
+    return _NON_DIGITS.sub("", text)
+
+
+def reverse_digits(text: str) -> str:
+    return digits_of(text)[::-1]
+
+
+class PhoneNormalizer:
+    """Parses numbers against a configurable default region (e.g. "CN", "US", "DE")."""
+
+    def __init__(self, default_region: str = "CN") -> None:
+        self.default_region = default_region.upper()
+
+    def normalize(self, raw: str) -> NormalizedPhone:
+        text = raw.strip()
+        if not digits_of(text):
+            return NormalizedPhone(raw, None, "", False, "No digits in the number")
+        try:
+            num = phonenumbers.parse(text, self.default_region)
+        except NumberParseException as exc:
+            return NormalizedPhone(raw, None, reverse_digits(text), False,
+                                   f"Not a phone number ({exc._msg})")
+        if not phonenumbers.is_possible_number(num):
+            return NormalizedPhone(raw, None, reverse_digits(text), False,
+                                   "Too short or too long for its country")
+        e164 = phonenumbers.format_number(num, PhoneNumberFormat.E164)
+        valid = phonenumbers.is_valid_number(num)
+        problem = "" if valid else "Not a valid number in its country"
+        return NormalizedPhone(raw, e164 if valid else None, reverse_digits(e164),
+                               valid, problem)
+
+    def lookup_key(self, presented: str) -> str:
+        """Reversed digits to look up a caller: E.164 digits when parsable, else as given.
+
+        Caller ID arrives in many shapes (+86..., 0086..., national 0..., bare local); the
+        E.164 form of a parsable number matches stored E.164 numbers exactly, while the
+        reversed-prefix range scan also matches stored numbers that end in these digits.
+        """
+        n = self.normalize(presented)
+        return n.rev_digits
+
+    def display(self, e164_or_raw: str) -> str:
+        """International format for E.164, the text unchanged otherwise."""
+        try:
+            num = phonenumbers.parse(e164_or_raw, self.default_region)
+        except NumberParseException:
+            return e164_or_raw
+        if not phonenumbers.is_valid_number(num):
+            return e164_or_raw
+        return phonenumbers.format_number(num, PhoneNumberFormat.INTERNATIONAL)
