@@ -78,7 +78,7 @@ def test_corrupt_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "agent.sqlite3"
     junk = b"SQLite format 3\x00" + os.urandom(4000)
     path.write_bytes(junk)
-    with pytest.raises(StoreError, match="damaged|could not be opened"):
+    with pytest.raises(StoreError, match=r"damaged|could not be opened"):
         Database.open(path)
     assert path.read_bytes() == junk
 
