@@ -35,7 +35,8 @@ fi
 py=""
 for cand in python3.12 python3.11 python3; do
   if command -v "$cand" >/dev/null 2>&1 &&
-     "$cand" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) else 1)'; then
+     "$cand" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) else 1)' \
+       2>/dev/null; then
     py="$cand"; break
   fi
 done
@@ -54,8 +55,13 @@ stamp=".venv/.installed-$mode"
 want="$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing the package$extra into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -m pip install -q -e ".$extra" 2>&1 | grep -v '^WARNING: Location' || true
+  log=".venv/pip-install.log"
+  if ! { .venv/bin/python -m pip install --upgrade pip &&
+         .venv/bin/python -m pip install -e ".$extra"; } >"$log" 2>&1; then
+    tail -40 "$log" >&2
+    echo "bootstrap: pip install failed (full log: $log)" >&2
+    exit 1
+  fi
   .venv/bin/python -c "import PySide6, pjsua2, sqlalchemy" # fail loudly if install broke
   echo "$want" > "$stamp"
 fi
