@@ -1,0 +1,381 @@
+"""Wrap-up after a call: drafts that survive anything, and one atomic save.
+
+Why drafts live in the database rather than in the dialog: an agent types a wrap-up while
+the next call may already be ringing, and the app may crash or be killed. Every change is
+written to the local-only `wrapup_drafts` table (debounced by the dialog), so after a crash,
+a restart or an incoming call the wrap-up reopens exactly as it was typed.
+
+Saving writes the call's wrap-up fields, the customer's status/stage/do-not-call, new tags,
+a Note and the follow-up Task in ONE transaction and deletes the draft in that same
+transaction; the outbox rows for sync are added by the ORM hook in the same flush, so the
+server either sees the whole wrap-up or none of it.
+
+A customer deleted by sync while its wrap-up is open is not an error that loses work: the
+call's own disposition and notes are still saved (the call log belongs to the agent), and
+the agent is told that the customer-side changes could not be applied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select
+
+from agent_desktop.settings import Settings
+from agent_desktop.store.db import Database
+from agent_desktop.store.models import CallLog, Customer, Note, Tag, Task, WrapupDraft
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+DEFAULT_STATUSES = ("new", "contacted", "interested", "callback", "customer", "lost")
+DEFAULT_STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
+# How far back an answered call without a wrap-up still counts as "pending": older ones
+# are history an agent can no longer usefully wrap up, and must not block dialling forever.
+PENDING_WINDOW = timedelta(days=7)
+MAX_FIELD = 32  # status/stage column width
+
+
+def utc_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_iso(moment: datetime) -> str:
+    """Aware datetime → the store's UTC ISO text (sortable as a string)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: times must carry a time zone")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+class WrapupError(ValueError):
+    """A wrap-up cannot be saved as it is; `str()` is a sentence for the agent."""
+
+
+@dataclass
+class WrapupData:
+    """What the agent has entered so far. `None` means "leave unchanged"."""
+
+    disposition: str | None = None
+    tags: list[str] = field(default_factory=list)  # tags to add to the customer
+    notes: str = ""
+    status: str | None = None
+    stage: str | None = None
+    follow_up_at: str | None = None  # UTC ISO text
+    follow_up_title: str = ""
+    do_not_call: bool | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> WrapupData:
+        """Tolerant reader: a draft written by an older version must still open."""
+        try:
+            raw = json.loads(text or "{}")
+        except json.JSONDecodeError:
+            log.error("unreadable wrap-up draft kept as a note: %r", text[:200])
+            return cls(notes=text)
+        if not isinstance(raw, dict):
+            return cls(notes=str(raw))
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        data = cls(**known)
+        data.tags = [str(t) for t in (data.tags or [])]
+        return data
+
+
+@dataclass(frozen=True)
+class PendingWrapup:
+    """A call that still needs its wrap-up, with what the dialog shows about it."""
+
+    call_log_id: int
+    customer_id: int | None
+    customer_name: str
+    customer_status: str
+    customer_stage: str
+    customer_do_not_call: bool
+    customer_deleted: bool
+    number: str
+    direction: str
+    outcome: str | None
+    started_at: str
+    talk_seconds: float
+    data: WrapupData
+    has_draft: bool
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    call_log_id: int
+    task_id: int | None
+    note_id: int | None
+    warnings: tuple[str, ...] = ()
+
+
+class WrapupService:
+    """Drafts, validation and the atomic save of wrap-ups (no Qt: the dialog calls this)."""
+
+    def __init__(self, db: Database, settings: Settings, *, clock: Clock = utc_clock,
+                 agent: str = "") -> None:
+        self._db = db
+        self._settings = settings
+        self._clock = clock
+        self._agent = agent
+
+    # ----------------------------------------------------------------- choices
+    def dispositions(self) -> list[str]:
+        """The configured list (hotkeys 1–9 in this order); empty is a configuration error."""
+        raw = str(self._settings.get("wrapup.dispositions"))
+        items: list[str] = []
+        for part in raw.split(","):
+            name = part.strip()
+            if name and name.casefold() not in {i.casefold() for i in items}:
+                items.append(name)
+        if not items:
+            raise WrapupError(
+                "No dispositions are configured, so a call cannot be wrapped up. Add a "
+                "comma-separated list under Settings → Wrap-up → Dispositions "
+                "(for example: Interested, Not interested, Call back)."
+            )
+        return items
+
+    def status_choices(self) -> list[str]:
+        return self._distinct(Customer.status, DEFAULT_STATUSES)
+
+    def stage_choices(self) -> list[str]:
+        return self._distinct(Customer.stage, DEFAULT_STAGES)
+
+    def _distinct(self, column: Any, defaults: tuple[str, ...]) -> list[str]:
+        with self._db.session() as s:
+            used = [v for v in s.scalars(select(column).distinct().limit(200)) if v]
+        out = list(defaults)
+        out += sorted(v for v in used if v not in out)
+        return out
+
+    def known_tags(self, prefix: str = "", limit: int = 50) -> list[str]:
+        """Tag names in use, most used first: the autocomplete list."""
+        stmt = (select(Tag.name).where(Tag.deleted_at.is_(None)).group_by(Tag.name)
+                .order_by(func.count().desc(), Tag.name).limit(limit))
+        if prefix:
+            stmt = stmt.where(Tag.name.like(f"{prefix.replace('%', '')}%"))
+        with self._db.session() as s:
+            return list(s.scalars(stmt))
+
+    # ----------------------------------------------------------------- drafts
+    def open(self, call_log_id: int) -> PendingWrapup:
+        """The call's wrap-up as it stands; creates the draft row so it survives a crash."""
+        with self._db.transaction() as s:
+            call = s.get(CallLog, call_log_id)
+            if call is None:
+                raise WrapupError(f"Call {call_log_id} no longer exists; nothing to wrap up.")
+            draft = s.get(WrapupDraft, call_log_id)
+            if draft is None and call.wrapped_up_at is None:
+                draft = WrapupDraft(call_log_id=call_log_id, data=WrapupData().to_json(),
+                                    updated_at=to_iso(self._clock()))
+                s.add(draft)
+            return self._pending(s, call, draft)
+
+    def save_draft(self, call_log_id: int, data: WrapupData) -> None:
+        """Persist what was typed (local only, no outbox): called on every debounced change."""
+        text = data.to_json()
+        now = to_iso(self._clock())
+        with self._db.transaction() as s:
+            draft = s.get(WrapupDraft, call_log_id)
+            if draft is None:
+                if s.get(CallLog, call_log_id) is None:
+                    log.error("draft for missing call %s not saved: %s", call_log_id, text)
+                    raise WrapupError(f"Call {call_log_id} no longer exists; draft not saved.")
+                s.add(WrapupDraft(call_log_id=call_log_id, data=text, updated_at=now))
+            elif draft.data != text:
+                draft.data = text
+                draft.updated_at = now
+
+    def pending_drafts(self) -> list[PendingWrapup]:
+        """Every wrap-up still open: saved drafts, and answered calls never wrapped up.
+
+        The second kind covers a crash between hang-up and the draft's first write: the
+        call log (written at call start) is on disk, so its wrap-up must reopen too.
+        """
+        since = to_iso(self._clock() - PENDING_WINDOW)
+        with self._db.session() as s:
+            stmt = (
+                select(CallLog, WrapupDraft)
+                .outerjoin(WrapupDraft, WrapupDraft.call_log_id == CallLog.id)
+                .where(CallLog.wrapped_up_at.is_(None), CallLog.deleted_at.is_(None))
+                .where(or_(WrapupDraft.call_log_id.is_not(None),
+                           and_(CallLog.answered_at.is_not(None), CallLog.started_at >= since)))
+                .order_by(CallLog.started_at, CallLog.id)
+            )
+            return [self._pending(s, call, draft) for call, draft in s.execute(stmt).all()]
+
+    def can_dial(self) -> tuple[bool, str]:
+        """Whether the next call may start (setting `wrapup.required_before_next_call`)."""
+        if not self._settings.get("wrapup.required_before_next_call"):
+            return True, ""
+        pending = self.pending_drafts()
+        if not pending:
+            return True, ""
+        first = pending[0]
+        who = first.customer_name or first.number
+        more = f" (and {len(pending) - 1} more)" if len(pending) > 1 else ""
+        return False, (f"Wrap up the call with {who}{more} before dialling the next one: "
+                       "your settings require a wrap-up for every call.")
+
+    # ----------------------------------------------------------------- saving
+    def validate(self, data: WrapupData) -> list[str]:
+        """Every problem, each in plain words (empty list = can be saved)."""
+        problems: list[str] = []
+        try:
+            choices = self.dispositions()
+        except WrapupError as exc:
+            return [str(exc)]
+        if not data.disposition:
+            problems.append("Choose a disposition (keys 1–9) before saving.")
+        elif data.disposition not in choices:
+            problems.append(f"“{data.disposition}” is not one of the configured dispositions.")
+        if data.follow_up_at:
+            try:
+                due = from_iso(data.follow_up_at)
+            except ValueError:
+                problems.append(f"The follow-up time “{data.follow_up_at}” is not a date/time.")
+            else:
+                if due <= self._clock():
+                    local = due.astimezone().strftime("%Y-%m-%d %H:%M")
+                    problems.append(f"The follow-up time {local} is in the past; choose a "
+                                    "later time or clear the follow-up.")
+        for label, value in (("status", data.status), ("stage", data.stage)):
+            if value is not None and (not value.strip() or len(value) > MAX_FIELD):
+                problems.append(f"The {label} must be 1–{MAX_FIELD} characters.")
+        for tag in data.tags:
+            if not tag.strip():
+                problems.append("A tag is empty; remove it or type a name.")
+                break
+        return problems
+
+    def save(self, call_log_id: int, data: WrapupData) -> SaveResult:
+        """Validate, then write everything in one transaction (the draft goes with it)."""
+        problems = self.validate(data)
+        if problems:
+            self.save_draft(call_log_id, data)  # what was typed is never lost
+            raise WrapupError(" ".join(problems))
+        now = self._clock()
+        now_iso = to_iso(now)
+        warnings: list[str] = []
+        with self._db.transaction() as s:
+            call = s.get(CallLog, call_log_id)
+            if call is None:
+                raise WrapupError(f"Call {call_log_id} no longer exists; nothing to save.")
+            if call.wrapped_up_at is not None:
+                s.execute(delete(WrapupDraft).where(WrapupDraft.call_log_id == call_log_id))
+                raise WrapupError("This call was already wrapped up; nothing was changed.")
+            call.disposition = data.disposition
+            call.wrapup_notes = data.notes.strip()
+            call.wrapped_up_at = now_iso
+            customer = s.get(Customer, call.customer_id) if call.customer_id else None
+            note_id: int | None = None
+            task_id: int | None = None
+            if customer is None or customer.deleted_at is not None:
+                lost = _customer_side(data)
+                if call.customer_id is not None or lost:
+                    name = customer.name if customer is not None else "this call's customer"
+                    warnings.append(self._deleted_warning(name, lost))
+                    log.warning("wrap-up of call %s saved without customer changes %s "
+                                "(customer %s deleted)", call_log_id, lost, call.customer_id)
+            else:
+                note_id, task_id = self._apply_customer(s, call, customer, data, now_iso)
+            s.execute(delete(WrapupDraft).where(WrapupDraft.call_log_id == call_log_id))
+            s.flush()
+        log.info("wrap-up saved: call %s disposition=%r task=%s", call_log_id,
+                 data.disposition, task_id)
+        return SaveResult(call_log_id, task_id, note_id, tuple(warnings))
+
+    def _apply_customer(self, s: Any, call: CallLog, customer: Customer, data: WrapupData,
+                        now_iso: str) -> tuple[int | None, int | None]:
+        if data.status is not None and data.status.strip() != customer.status:
+            customer.status = data.status.strip()
+        if data.stage is not None and data.stage.strip() != customer.stage:
+            customer.stage = data.stage.strip()
+        if data.do_not_call is not None and data.do_not_call != customer.do_not_call:
+            customer.do_not_call = data.do_not_call
+        have = {t.name.casefold() for t in customer.tags if t.deleted_at is None}
+        for name in dict.fromkeys(t.strip() for t in data.tags):
+            if name.casefold() not in have:
+                s.add(Tag(customer_id=customer.id, name=name))
+                have.add(name.casefold())
+        note_id = task_id = None
+        if data.notes.strip():
+            note = Note(customer_id=customer.id, call_log_id=call.id, body=data.notes.strip(),
+                        author=self._agent, created_at=now_iso)
+            s.add(note)
+            s.flush()
+            note_id = note.id
+        if call.answered_at is not None:
+            # A reached customer's due follow-ups are done: this call was the follow-up.
+            # ORM objects, not a bulk UPDATE: only unit-of-work changes reach the outbox.
+            for task in s.scalars(select(Task).where(
+                    Task.customer_id == customer.id, Task.done_at.is_(None),
+                    Task.deleted_at.is_(None), Task.due_at <= now_iso)):
+                task.done_at = now_iso
+        if data.follow_up_at:
+            title = data.follow_up_title.strip() or f"Call back {customer.name}"
+            task = Task(customer_id=customer.id, call_log_id=call.id, title=title,
+                        due_at=to_iso(from_iso(data.follow_up_at)), created_at=now_iso)
+            s.add(task)
+            s.flush()
+            task_id = task.id
+        return note_id, task_id
+
+    @staticmethod
+    def _deleted_warning(name: str, lost: list[str]) -> str:
+        what = ", ".join(lost) if lost else "no customer changes"
+        return (f"{name} was deleted on the server while you were wrapping up. The call's "
+                f"disposition and notes were saved on the call log; {what} could not be "
+                "applied to a deleted customer.")
+
+    def _pending(self, s: Any, call: CallLog, draft: WrapupDraft | None) -> PendingWrapup:
+        customer = s.get(Customer, call.customer_id) if call.customer_id else None
+        data = WrapupData.from_json(draft.data) if draft is not None else WrapupData()
+        return PendingWrapup(
+            call_log_id=call.id,
+            customer_id=call.customer_id,
+            customer_name=customer.name if customer is not None else "",
+            customer_status=customer.status if customer is not None else "",
+            customer_stage=customer.stage if customer is not None else "",
+            customer_do_not_call=bool(customer.do_not_call) if customer is not None else False,
+            customer_deleted=call.customer_id is not None and (
+                customer is None or customer.deleted_at is not None),
+            number=call.number,
+            direction=call.direction,
+            outcome=call.outcome,
+            started_at=call.started_at,
+            talk_seconds=call.talk_seconds,
+            data=data,
+            has_draft=draft is not None,
+        )
+
+
+def _customer_side(data: WrapupData) -> list[str]:
+    """Names of the parts of a wrap-up that need a live customer."""
+    parts = []
+    if data.status is not None:
+        parts.append("the status change")
+    if data.stage is not None:
+        parts.append("the stage change")
+    if data.tags:
+        parts.append("the tags")
+    if data.follow_up_at:
+        parts.append("the follow-up")
+    if data.do_not_call is not None:
+        parts.append("the do-not-call flag")
+    if data.notes.strip():
+        parts.append("the customer note")
+    return parts
