@@ -24,8 +24,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from PySide6.QtCore import QObject, Signal
 from sqlalchemy import and_, delete, func, or_, select
 
+from agent_desktop.customers import STAGES, STATUSES
 from agent_desktop.settings import Settings
 from agent_desktop.store.db import Database
 from agent_desktop.store.models import CallLog, Customer, Note, Tag, Task, WrapupDraft
@@ -34,8 +36,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-DEFAULT_STATUSES = ("new", "contacted", "interested", "callback", "customer", "lost")
-DEFAULT_STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 # How far back an answered call without a wrap-up still counts as "pending": older ones
 # are history an agent can no longer usefully wrap up, and must not block dialling forever.
 PENDING_WINDOW = timedelta(days=7)
@@ -121,11 +121,21 @@ class SaveResult:
     warnings: tuple[str, ...] = ()
 
 
-class WrapupService:
-    """Drafts, validation and the atomic save of wrap-ups (no Qt: the dialog calls this)."""
+class WrapupService(QObject):
+    """Drafts, validation and the atomic save of wrap-ups (no widgets: the dialog calls this).
+
+    Signals:
+        wrapup_saved(call_log_id, customer_id): committed; customer_id is 0 when none.
+            The customer pane, Today list, agent stats and the power dialer listen.
+        pending_changed(): the set of open wrap-ups changed (can_dial() may differ now).
+    """
+
+    wrapup_saved = Signal(int, int)
+    pending_changed = Signal()
 
     def __init__(self, db: Database, settings: Settings, *, clock: Clock = utc_clock,
-                 agent: str = "") -> None:
+                 agent: str = "", parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self._db = db
         self._settings = settings
         self._clock = clock
@@ -149,10 +159,10 @@ class WrapupService:
         return items
 
     def status_choices(self) -> list[str]:
-        return self._distinct(Customer.status, DEFAULT_STATUSES)
+        return self._distinct(Customer.status, STATUSES)
 
     def stage_choices(self) -> list[str]:
-        return self._distinct(Customer.stage, DEFAULT_STAGES)
+        return self._distinct(Customer.stage, STAGES)
 
     def _distinct(self, column: Any, defaults: tuple[str, ...]) -> list[str]:
         with self._db.session() as s:
@@ -178,11 +188,16 @@ class WrapupService:
             if call is None:
                 raise WrapupError(f"Call {call_log_id} no longer exists; nothing to wrap up.")
             draft = s.get(WrapupDraft, call_log_id)
+            created = False
             if draft is None and call.wrapped_up_at is None:
                 draft = WrapupDraft(call_log_id=call_log_id, data=WrapupData().to_json(),
                                     updated_at=to_iso(self._clock()))
                 s.add(draft)
-            return self._pending(s, call, draft)
+                created = True
+            result = self._pending(s, call, draft)
+        if created:
+            self.pending_changed.emit()
+        return result
 
     def save_draft(self, call_log_id: int, data: WrapupData) -> None:
         """Persist what was typed (local only, no outbox): called on every debounced change."""
@@ -277,6 +292,7 @@ class WrapupService:
             if call.wrapped_up_at is not None:
                 s.execute(delete(WrapupDraft).where(WrapupDraft.call_log_id == call_log_id))
                 raise WrapupError("This call was already wrapped up; nothing was changed.")
+            customer_id = call.customer_id
             call.disposition = data.disposition
             call.wrapup_notes = data.notes.strip()
             call.wrapped_up_at = now_iso
@@ -296,6 +312,8 @@ class WrapupService:
             s.flush()
         log.info("wrap-up saved: call %s disposition=%r task=%s", call_log_id,
                  data.disposition, task_id)
+        self.wrapup_saved.emit(call_log_id, customer_id or 0)
+        self.pending_changed.emit()
         return SaveResult(call_log_id, task_id, note_id, tuple(warnings))
 
     def _apply_customer(self, s: Any, call: CallLog, customer: Customer, data: WrapupData,

@@ -301,3 +301,18 @@ def test_unreadable_draft_json_is_kept_as_notes() -> None:
     assert WrapupData.from_json("not json {").notes == "not json {"
     assert WrapupData.from_json('{"disposition": "Sale", "future_field": 1}').disposition == (
         "Sale")
+
+
+def test_signals_announce_a_new_pending_wrapup_and_the_save(env: Env) -> None:
+    db, _s, _c, svc = env
+    cid = make_customer(db)
+    call = make_call(db, cid)
+    saved: list[tuple[int, int]] = []
+    changed: list[bool] = []
+    svc.wrapup_saved.connect(lambda a, b: saved.append((a, b)))
+    svc.pending_changed.connect(lambda: changed.append(True))
+    svc.open(call)
+    svc.open(call)  # already open: no second announcement
+    assert changed == [True]
+    svc.save(call, WrapupData(disposition="Sale"))
+    assert saved == [(call, cid)] and changed == [True, True]
