@@ -1,0 +1,261 @@
+"""The OS side of the audio bridge: QtMultimedia streams on a dedicated audio thread.
+
+`AudioIO` is moved to its own QThread (TimeCritical) by `AudioBridge`; every method here
+runs on that thread. The microphone is a push-mode `QAudioSource` whose chunks go into
+the mic ring; the headset is a pull-mode `QAudioSink` reading the speaker ring through
+`RingReader`. Streams are open only while a call has media (no microphone indicator and
+no CPU between calls).
+
+Qt 6.12 facts this code depends on (measured, ARCHITECTURE §3): a source buffer smaller
+than PulseAudio's 2048-byte chunk silently loses half the audio; a pull-mode sink device
+must be opened Unbuffered and report `bytesAvailable()` or Qt reads 0.5 s at once or
+never pulls; a lambda connected to `QAudioSink.stateChanged` raises TypeError, so only
+bound methods are connected.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QIODevice, QObject, Signal, Slot
+from PySide6.QtMultimedia import QAudio, QAudioDevice, QAudioFormat, QAudioSink, QAudioSource
+
+from sip.audio.devices import DeviceWatcher, device_id, qt_inputs, qt_outputs
+from sip.audio.ring import BYTES_PER_MS, ByteRing
+
+log = logging.getLogger(__name__)
+
+SOURCE_BUFFER_BYTES = 4096   # ≥ PulseAudio's 2048-byte chunk (see module doc)
+SINK_BUFFER_BYTES = 40 * BYTES_PER_MS
+
+
+def pcm_format() -> QAudioFormat:
+    fmt = QAudioFormat()
+    fmt.setSampleRate(16000)
+    fmt.setChannelCount(1)
+    fmt.setSampleFormat(QAudioFormat.SampleFormat.Int16)
+    return fmt
+
+
+class RingReader(QIODevice):
+    """Sequential read-only device over the speaker ring for a pull-mode QAudioSink.
+
+    When the ring is empty it hands out a little silence instead of 0 bytes, so the
+    sound server never starves the stream into Idle; that gap is an underrun (counted by
+    the ring only once the call's audio has started flowing)."""
+
+    def __init__(self, ring: ByteRing, parent: QObject) -> None:
+        super().__init__(parent)
+        self._ring = ring
+
+    def isSequential(self) -> bool:
+        return True
+
+    def bytesAvailable(self) -> int:
+        return max(len(self._ring), 10 * BYTES_PER_MS) + super().bytesAvailable()
+
+    def readData(self, maxlen: int) -> bytes:
+        ring = self._ring
+        avail = len(ring) & ~1
+        if ring.primed and avail > 0:
+            return ring.read(min(maxlen, avail) & ~1)
+        return ring.read(min(maxlen, 10 * BYTES_PER_MS) & ~1)
+
+    def writeData(self, data: bytes | bytearray | memoryview, maxlen: int, /) -> int:
+        return -1
+
+
+def find_device(devices: list[QAudioDevice], name: str, present: frozenset[str],
+                default: QAudioDevice) -> tuple[QAudioDevice | None, bool]:
+    """The device called `name` if it exists now, else the default (or any present one).
+
+    Returns (device or None if there is none at all, True if `name` was found)."""
+    live = [d for d in devices if device_id(d) in present] if present else devices
+    if name:
+        for d in live:
+            if d.description() == name:
+                return d, True
+    if not default.isNull() and (not present or device_id(default) in present):
+        return default, not name
+    return (live[0] if live else None), not name
+
+
+class AudioIO(QObject):
+    """Owns QAudioSource/QAudioSink and the device watcher (audio thread only).
+
+    Signals:
+        device_lost(str): the chosen device vanished; now on the default device.
+        device_changed(str): now using this device (picked up again, or newly chosen).
+        no_device(str): no microphone and/or headset at all; the call goes on silent.
+    """
+
+    device_lost = Signal(str)
+    device_changed = Signal(str)
+    no_device = Signal(str)
+
+    def __init__(self, mic_ring: ByteRing, speaker_ring: ByteRing) -> None:
+        super().__init__()
+        self._mic_ring = mic_ring
+        self._spk_ring = speaker_ring
+        self._want_in = ""
+        self._want_out = ""
+        self._source: QAudioSource | None = None
+        self._source_dev: QIODevice | None = None
+        self._sink: QAudioSink | None = None
+        self._reader: RingReader | None = None
+        self._in_id = ""
+        self._out_id = ""
+        self._on_fallback_in = False
+        self._on_fallback_out = False
+        self._watcher: DeviceWatcher | None = None
+        self.has_input = False
+        self.has_output = False
+
+    @Slot()
+    def setup(self) -> None:
+        self._watcher = DeviceWatcher(self)
+        self._watcher.changed.connect(self._recheck)
+        self._watcher.start()
+
+    @Slot()
+    def teardown(self) -> None:
+        self.close_streams()
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+
+    @Slot(str, str)
+    def open_streams(self, input_name: str, output_name: str) -> None:
+        self._want_in, self._want_out = input_name, output_name
+        self._open_input()
+        self._open_output()
+        missing = [what for what, ok in (("microphone", self.has_input),
+                                         ("headset or speaker", self.has_output)) if not ok]
+        if missing:
+            msg = (f"No audio device: no {' and no '.join(missing)} found. The call "
+                   "continues without sound on this computer.")
+            log.warning(msg)
+            self.no_device.emit(msg)
+
+    @Slot()
+    def close_streams(self) -> None:
+        self._close_input()
+        self._close_output()
+
+    @Slot(str)
+    def select_input(self, name: str) -> None:
+        self._want_in = name
+        if self._source is not None:
+            self._close_input()
+            self._open_input()
+            self.device_changed.emit(name or self.tr("default microphone"))
+
+    @Slot(str)
+    def select_output(self, name: str) -> None:
+        self._want_out = name
+        if self._sink is not None:
+            self._close_output()
+            self._open_output()
+            self.device_changed.emit(name or self.tr("default headset"))
+
+    # -- streams -------------------------------------------------------------------------
+
+    def _present(self) -> frozenset[str]:
+        return self._watcher.present_ids() if self._watcher else frozenset()
+
+    def _open_input(self) -> None:
+        from PySide6.QtMultimedia import QMediaDevices
+
+        dev, found = find_device(qt_inputs(), self._want_in, self._present(),
+                                 QMediaDevices.defaultAudioInput())
+        self._on_fallback_in = not found
+        self.has_input = dev is not None
+        if dev is None:
+            return
+        src = QAudioSource(dev, pcm_format(), self)
+        src.setBufferSize(SOURCE_BUFFER_BYTES)
+        self._source = src
+        self._source_dev = src.start()
+        self._source_dev.readyRead.connect(self._on_mic_data)
+        self._in_id = device_id(dev)
+        log.info("microphone opened: %s", dev.description())
+
+    def _close_input(self) -> None:
+        if self._source is not None:
+            self._source.stop()
+            self._source.deleteLater()
+        self._source = None
+        self._source_dev = None
+
+    def _open_output(self) -> None:
+        from PySide6.QtMultimedia import QMediaDevices
+
+        dev, found = find_device(qt_outputs(), self._want_out, self._present(),
+                                 QMediaDevices.defaultAudioOutput())
+        self._on_fallback_out = not found
+        self.has_output = dev is not None
+        if dev is None:
+            return
+        sink = QAudioSink(dev, pcm_format(), self)
+        sink.setBufferSize(SINK_BUFFER_BYTES)
+        sink.stateChanged.connect(self._on_sink_state)
+        reader = RingReader(self._spk_ring, self)
+        reader.open(QIODevice.OpenModeFlag.ReadOnly | QIODevice.OpenModeFlag.Unbuffered)
+        sink.start(reader)
+        self._sink, self._reader = sink, reader
+        self._out_id = device_id(dev)
+        log.info("headset opened: %s", dev.description())
+
+    def _close_output(self) -> None:
+        if self._sink is not None:
+            self._sink.stop()
+            self._sink.deleteLater()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader.deleteLater()
+        self._sink = None
+        self._reader = None
+
+    @Slot()
+    def _on_mic_data(self) -> None:
+        if self._source_dev is not None:
+            self._mic_ring.write(self._source_dev.readAll().data())
+
+    @Slot(QAudio.State)
+    def _on_sink_state(self, state: QAudio.State) -> None:
+        if self._sink is not None and self._sink.error() != QAudio.Error.NoError:
+            log.warning("headset stream state %s, error %s", state, self._sink.error())
+
+    # -- hot-plug ----------------------------------------------------------------------
+
+    @Slot()
+    def _recheck(self) -> None:
+        """A device came or went: leave a vanished one, return to a wanted one."""
+        present = self._present()
+        if self._source is not None:
+            if self._in_id not in present and present:
+                self._close_input()
+                self._open_input()
+                self.device_lost.emit(self._want_in or self.tr("default microphone"))
+            elif self._on_fallback_in and self._want_in:
+                self._reopen_if_back(True, present)
+        if self._sink is not None:
+            if self._out_id not in present and present:
+                self._close_output()
+                self._open_output()
+                self.device_lost.emit(self._want_out or self.tr("default headset"))
+            elif self._on_fallback_out and self._want_out:
+                self._reopen_if_back(False, present)
+
+    def _reopen_if_back(self, is_input: bool, present: frozenset[str]) -> None:
+        name = self._want_in if is_input else self._want_out
+        devices = qt_inputs() if is_input else qt_outputs()
+        if any(d.description() == name and device_id(d) in present for d in devices):
+            if is_input:
+                self._close_input()
+                self._open_input()
+            else:
+                self._close_output()
+                self._open_output()
+            log.info("audio device back: %s", name)
+            self.device_changed.emit(name)

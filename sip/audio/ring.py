@@ -1,0 +1,123 @@
+"""A bounded byte ring shared by the pjmedia clock thread and the OS audio thread.
+
+Why a ring and not a queue of frames: the OS side delivers blocks of whatever size the
+driver chooses (PulseAudio hands out 2048-byte chunks, pjmedia wants exactly 640 bytes =
+20 ms at 16 kHz), so the two sides meet on a byte stream. The ring is bounded and drops
+the *oldest* audio when full: latency must never creep beyond ~120 ms in a live call,
+and losing a stale fragment is far less audible than falling behind.
+
+Counters are events, not bytes: an *overrun* is one write that had to discard old audio,
+an *underrun* is one read that found less than it asked for (the gap is filled with
+silence so the consumer always gets a full frame).
+"""
+
+from __future__ import annotations
+
+import threading
+
+#: 16 kHz mono signed 16-bit: bytes per millisecond.
+BYTES_PER_MS = 32
+
+
+class ByteRing:
+    """Thread-safe bounded FIFO of bytes with drop-oldest and under/overrun counters.
+
+    All methods are short and hold the lock only for a memcpy-sized amount of work, so
+    they are safe to call from pjmedia's clock thread callbacks.
+    """
+
+    def __init__(self, capacity: int, prebuffer: int = 0) -> None:
+        """`prebuffer` bytes must accumulate before reads return audio (a tiny jitter
+        buffer): the OS delivers audio in bursts (PulseAudio: ~64 ms chunks), so reading
+        20 ms frames from an almost empty ring would chop every burst. Until primed, and
+        again after every underrun, reads return silence without counting an underrun.
+        """
+        if capacity <= 0:
+            raise ValueError(f"ring capacity must be a positive number of bytes, got {capacity}")
+        if not 0 <= prebuffer <= capacity:
+            raise ValueError(f"prebuffer must be between 0 and capacity ({capacity}), "
+                             f"got {prebuffer}")
+        self._capacity = capacity
+        self._prebuffer = prebuffer
+        self._primed = prebuffer == 0
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self._underruns = 0
+        self._overruns = 0
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._buf)
+
+    @property
+    def primed(self) -> bool:
+        """False while the prebuffer is filling (reads return uncounted silence)."""
+        return self._primed
+
+    @property
+    def underruns(self) -> int:
+        return self._underruns
+
+    @property
+    def overruns(self) -> int:
+        return self._overruns
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Append `data`; if that exceeds capacity, drop the oldest bytes.
+
+        Returns the number of bytes dropped (0 normally). Dropping keeps an even byte
+        count so 16-bit samples never get split.
+        """
+        with self._lock:
+            self._buf += data
+            excess = len(self._buf) - self._capacity
+            if excess <= 0:
+                return 0
+            excess += excess & 1
+            del self._buf[:excess]
+            self._overruns += 1
+            return excess
+
+    def read(self, n: int) -> bytes:
+        """Take exactly `n` bytes; pad with silence (zeros) and count an underrun if short."""
+        with self._lock:
+            have = len(self._buf)
+            if not self._primed:
+                if have < self._prebuffer:
+                    return bytes(n)
+                self._primed = True
+            if have >= n:
+                out = bytes(self._buf[:n])
+                del self._buf[:n]
+                return out
+            out = bytes(self._buf)
+            self._buf.clear()
+            self._underruns += 1
+            self._primed = self._prebuffer == 0
+        return out + bytes(n - have)
+
+    def read_available(self, max_bytes: int) -> bytes:
+        """Take up to `max_bytes` (whole samples) without padding and without counting."""
+        with self._lock:
+            n = min(max_bytes, len(self._buf)) & ~1
+            out = bytes(self._buf[:n])
+            del self._buf[:n]
+            return out
+
+    def clear(self) -> None:
+        """Discard buffered audio (stale audio must not reach a newly active call)."""
+        with self._lock:
+            self._buf.clear()
+            self._primed = self._prebuffer == 0
+
+    def reset_counters(self) -> tuple[int, int]:
+        """Zero the counters and return the old (underruns, overruns), e.g. per call."""
+        with self._lock:
+            old = (self._underruns, self._overruns)
+            self._underruns = 0
+            self._overruns = 0
+            return old

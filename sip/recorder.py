@@ -1,0 +1,221 @@
+"""Automatic stereo call recording: the agent on the left, the customer on the right.
+
+pjsua2's own `AudioMediaRecorder` is mono and writes its header only when closed, so the
+recorder taps the conference bridge with two ports instead — the agent's microphone
+media into the left tap, the call's media into the right — and a writer thread
+interleaves the two 20 ms streams into a crash-safe WAV (`sip.audio.wav`).
+
+Threads: `start()` and `stop()` call pjsua2 and so must run on the engine's pjsua2
+thread. The taps' callbacks run on pjmedia's clock thread and only append to a deque.
+The writer thread does all disk work (never the clock thread, never the GUI thread).
+`pause()`/`resume()` only flip a flag and may be called from any thread; the flag is
+read when a frame is *captured*, so nothing spoken while paused is ever written, even
+if the writer is behind.
+
+Signals:
+    failed(str): writing stopped (e.g. full disk); the text is ready to show the agent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pjsua2 as pj
+from PySide6.QtCore import QObject, Signal
+
+from sip.audio.ports import FRAME_BYTES, TapPort
+from sip.audio.wav import (
+    FileSink,
+    RecordingError,
+    StereoWavWriter,
+    repair_wav_header,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RecordingError", "RecordingResult", "StereoRecorder", "repair_recordings",
+           "repair_wav_header"]
+
+#: If one side falls this many frames behind the other, pad it with silence rather than
+#: hold the other side's audio in memory (it only happens if a tap stops being called).
+_MAX_SKEW_FRAMES = 25
+_WRITER_TICK_S = 0.1
+
+
+@dataclass(frozen=True)
+class RecordingResult:
+    """A finished recording, ready for a Recording row."""
+
+    path: Path
+    sha256: str
+    duration_s: float
+    size_bytes: int
+    paused_spans: list[tuple[float, float]] = field(default_factory=list)
+    error: str | None = None
+
+
+class StereoRecorder(QObject):
+    """Records one call into `path` as a 16 kHz 16-bit stereo WAV written as it goes."""
+
+    failed = Signal(str)
+
+    def __init__(self, path: Path, sink: FileSink | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.path = path
+        self._sink = sink
+        self._left: deque[tuple[bytes | None, bool]] = deque()
+        self._right: deque[tuple[bytes | None, bool]] = deque()
+        self._paused = False
+        self._frames_seen = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._writer: StereoWavWriter | None = None
+        self._thread: threading.Thread | None = None
+        self._taps: list[TapPort] = []
+        self._sources: list[pj.AudioMedia] = []
+        self._result: RecordingResult | None = None
+
+    # -- pjsua2 thread ---------------------------------------------------------------
+
+    def start(self, left: pj.AudioMedia, right: pj.AudioMedia) -> None:
+        """Open the file and connect the taps: `left` = agent (microphone media),
+        `right` = customer (the call's audio media). Raises `RecordingError` when the
+        file cannot be created (e.g. disk full), with a sentence for the agent."""
+        if self._thread is not None:
+            raise RuntimeError("this recorder was already started; use one per call")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = StereoWavWriter(self.path, sink=self._sink)
+        ltap = TapPort("rec-left", self._on_left)
+        rtap = TapPort("rec-right", self._on_right)
+        ltap.create()
+        rtap.create()
+        self._taps = [ltap, rtap]
+        self._thread = threading.Thread(target=self._run, name="recorder-writer", daemon=True)
+        self._thread.start()
+        left.startTransmit(ltap)
+        right.startTransmit(rtap)
+        self._sources = [left, right]
+        log.info("recording started: %s", self.path)
+
+    def stop(self) -> RecordingResult:
+        """Disconnect the taps, finish the file, and return its sha256 and duration.
+
+        Safe to call twice (the second call returns the same result)."""
+        if self._result is not None:
+            return self._result
+        if self._thread is None or self._writer is None:
+            raise RuntimeError("stop() called on a recorder that was never started")
+        for media, tap in zip(self._sources, self._taps, strict=True):
+            try:
+                media.stopTransmit(tap)
+            except pj.Error as exc:
+                log.warning("stopTransmit to %s failed: %s", tap.name, exc.info())
+        self._sources = []
+        self._stop.set()
+        self._thread.join()
+        # The ports are destroyed here, on the pjsua2 thread, before anything else can
+        # reach libDestroy() with them still registered.
+        self._taps = []
+        summary = self._writer.close()
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        self._result = RecordingResult(
+            path=self.path, sha256=digest.hexdigest(), duration_s=round(summary.duration_s, 3),
+            size_bytes=self.path.stat().st_size, paused_spans=summary.paused_spans,
+            error=summary.error,
+        )
+        log.info("recording finished: %s, %.2f s, %d paused span(s)%s", self.path,
+                 self._result.duration_s, len(summary.paused_spans),
+                 f", error: {summary.error}" if summary.error else "")
+        return self._result
+
+    # -- any thread ------------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> float:
+        """Stop keeping audio (card numbers); silence keeps the timeline. Returns the
+        call time in seconds at which the pause starts."""
+        with self._lock:
+            self._paused = True
+            return self._frames_seen * 0.02
+
+    def resume(self) -> float:
+        """Keep audio again; returns the call time in seconds at which the pause ended."""
+        with self._lock:
+            self._paused = False
+            return self._frames_seen * 0.02
+
+    # -- pjmedia clock thread ----------------------------------------------------------
+
+    def _on_left(self, data: bytes | None) -> None:
+        self._left.append((data, self._paused))
+
+    def _on_right(self, data: bytes | None) -> None:
+        with self._lock:
+            self._frames_seen += 1
+        self._right.append((data, self._paused))
+
+    # -- writer thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        assert self._writer is not None
+        try:
+            while not self._stop.wait(_WRITER_TICK_S):
+                self._drain(final=False)
+            self._drain(final=True)
+        except RecordingError as exc:
+            self._left.clear()
+            self._right.clear()
+            self.failed.emit(str(exc))
+            # Keep draining (and dropping) until stop() so memory cannot grow.
+            while not self._stop.wait(_WRITER_TICK_S):
+                self._left.clear()
+                self._right.clear()
+        except Exception:
+            log.exception("recording writer for %s failed", self.path)
+            self.failed.emit(f"Recording stopped: an internal error occurred ({self.path}).")
+
+    def _drain(self, final: bool) -> None:
+        assert self._writer is not None
+        left, right = self._left, self._right
+        while left and right:
+            ldata, lpaused = left.popleft()
+            rdata, rpaused = right.popleft()
+            self._writer.append(ldata, rdata, paused=lpaused or rpaused,
+                                frame_bytes=FRAME_BYTES)
+        # One side silent for a long time (or left over at the end): pad the other.
+        for side, is_left in ((left, True), (right, False)):
+            while side and (final or len(side) > _MAX_SKEW_FRAMES):
+                data, paused = side.popleft()
+                if is_left:
+                    self._writer.append(data, None, paused=paused, frame_bytes=FRAME_BYTES)
+                else:
+                    self._writer.append(None, data, paused=paused, frame_bytes=FRAME_BYTES)
+
+
+def repair_recordings(folder: Path) -> list[Path]:
+    """Run `repair_wav_header` on every WAV in `folder` (app start-up after a crash).
+
+    Returns the files that needed repair; files that are not ours are logged, not
+    touched."""
+    repaired: list[Path] = []
+    if not folder.is_dir():
+        return repaired
+    for path in sorted(folder.glob("*.wav")):
+        try:
+            if repair_wav_header(path):
+                repaired.append(path)
+        except (ValueError, OSError) as exc:
+            log.warning("recording %s left as is: %s", path, exc)
+    return repaired
