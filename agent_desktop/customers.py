@@ -26,7 +26,7 @@ from PySide6.QtCore import QObject, Signal
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from agent_desktop.phones import PhoneNormalizer
+from agent_desktop.phones import NormalizedPhone, PhoneNormalizer
 from agent_desktop.search import CustomerRow
 from agent_desktop.store.db import Database
 from agent_desktop.store.models import (
@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 
 # Allowed values: the combos offer exactly these; imports and sync may bring others, which
 # are shown as they are but cannot be chosen again once changed.
-STATUSES: tuple[str, ...] = ("new", "contacted", "interested", "customer", "not_interested",
-                             "do_not_call")
+STATUSES: tuple[str, ...] = ("new", "contacted", "callback", "interested", "not_interested",
+                             "customer", "do_not_call")
 STAGES: tuple[str, ...] = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 PHONE_LABELS: tuple[str, ...] = ("mobile", "work", "home", "fax", "other")
 EDITABLE_FIELDS: tuple[str, ...] = ("name", "company", "city", "country", "email", "status",
@@ -68,9 +68,13 @@ class NotFoundError(LookupError):
     """The customer/phone/task does not exist (or was deleted, e.g. by a sync)."""
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def name_key(name: str) -> str:
-    """Case-folded name: the alphabetical keyset-paging and prefix-search key."""
-    return name.strip().casefold()
+    """The stored `name_key`: SQLite's `lower()` (ASCII-only fold), exactly as search's
+    triggers and bulk loader compute it — browsing and prefix search depend on agreement."""
+    return name.translate(_ASCII_LOWER)
 
 
 def parse_utc(iso: str) -> datetime:
@@ -206,6 +210,10 @@ class CustomerService(QObject):
                 .order_by(Task.due_at, Task.id).limit(1000))
         with self._db.transaction() as s:
             return [self._task_view(t, cname) for t, cname in s.execute(stmt).all()]
+
+    def normalize_phone(self, raw: str) -> NormalizedPhone:
+        """How a typed number would be stored (for a dialog's live preview)."""
+        return self._normalizer.normalize(raw)
 
     def customer_count(self) -> int:
         with self._db.engine.connect() as conn:

@@ -1,0 +1,168 @@
+"""The customer list model: keyset pages from `CustomerSearch`, fetched as the view scrolls.
+
+Why not load everything and filter with QSortFilterProxyModel: at 1M customers that costs
+seconds and hundreds of MiB per keystroke (ARCHITECTURE.md §4). Instead the model holds only
+the pages the view has asked for (`canFetchMore`/`fetchMore`), and a new query simply resets
+it to the first page of that query's results.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+
+from agent_desktop.search import CustomerRow, PageKey, SearchPage
+from ui.labels import status_label
+
+log = logging.getLogger(__name__)
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+CUSTOMER_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+
+class PageSource(Protocol):
+    """What the model needs from `CustomerSearch` (a fake in unit tests can count calls)."""
+
+    def page(self, query: str, after: PageKey | None, limit: int) -> SearchPage: ...
+
+
+class CustomerListModel(QAbstractTableModel):
+    """Columns Name, Company, City, Phone, Status, Tags over lazily fetched pages.
+
+    Signals:
+        query_loaded(str, int): a query's first page is in (query, rows so far).
+        load_failed(str): a page could not be read (plain words for the status bar).
+    """
+
+    query_loaded = Signal(str, int)
+    load_failed = Signal(str)
+
+    COLUMNS = ("name", "company", "city", "phone", "status", "tags")
+
+    def __init__(self, source: PageSource, page_size: int = 200,
+                 parent: Any = None) -> None:
+        super().__init__(parent)
+        self._source = source
+        self._page_size = page_size
+        self._rows: list[CustomerRow] = []
+        self._next: PageKey | None = None
+        self._exhausted = True
+        self._query = ""
+        self._row_of: dict[int, int] = {}
+
+    # -- loading -----------------------------------------------------------------------
+
+    @property
+    def query(self) -> str:
+        return self._query
+
+    def set_query(self, query: str) -> None:
+        """Show the first page of `query` (empty = all customers, alphabetical)."""
+        self.beginResetModel()
+        self._query = query
+        self._rows, self._row_of = [], {}
+        self._next, self._exhausted = None, False
+        self._load_page()
+        self.endResetModel()
+        self.query_loaded.emit(query, len(self._rows))
+
+    def _load_page(self) -> list[CustomerRow]:
+        try:
+            page = self._source.page(self._query, self._next, self._page_size)
+        except Exception as exc:
+            log.exception("customer page for query %r failed", self._query)
+            self._exhausted = True
+            self.load_failed.emit(self.tr("Could not read customers: %1").replace("%1", str(exc)))
+            return []
+        start = len(self._rows)
+        self._rows.extend(page.rows)
+        for i, r in enumerate(page.rows, start):
+            self._row_of[r.id] = i
+        self._next = page.next_after
+        self._exhausted = page.next_after is None
+        return page.rows
+
+    def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and not self._exhausted
+
+    def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
+        if parent.isValid() or self._exhausted:
+            return
+        try:
+            page = self._source.page(self._query, self._next, self._page_size)
+        except Exception as exc:
+            log.exception("next customer page for %r failed", self._query)
+            self._exhausted = True
+            self.load_failed.emit(self.tr("Could not read customers: %1").replace("%1", str(exc)))
+            return
+        self._next = page.next_after
+        self._exhausted = page.next_after is None
+        if not page.rows:
+            return
+        start = len(self._rows)
+        self.beginInsertRows(QModelIndex(), start, start + len(page.rows) - 1)
+        self._rows.extend(page.rows)
+        for i, r in enumerate(page.rows, start):
+            self._row_of[r.id] = i
+        self.endInsertRows()
+
+    def refresh_row(self, row_data: CustomerRow | None, customer_id: int) -> None:
+        """Replace one loaded row after an edit (None = deleted: shown until next query)."""
+        i = self._row_of.get(customer_id)
+        if i is None or row_data is None:
+            return
+        self._rows[i] = row_data
+        self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.COLUMNS) - 1))
+
+    def customer_id(self, row: int) -> int | None:
+        return self._rows[row].id if 0 <= row < len(self._rows) else None
+
+    def row_of(self, customer_id: int) -> int | None:
+        return self._row_of.get(customer_id)
+
+    # -- Qt model API --------------------------------------------------------------------
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole or not 0 <= section < len(self.COLUMNS):
+            return None
+        if orientation == Qt.Orientation.Vertical:
+            return None
+        return (self.tr("Name"), self.tr("Company"), self.tr("City"), self.tr("Phone"),
+                self.tr("Status"), self.tr("Tags"))[section]
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        r = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 4:
+                return status_label(r.status)
+            return getattr(r, self.COLUMNS[col])
+        if role == Qt.ItemDataRole.ToolTipRole and col in (0, 1, 5):
+            return getattr(r, self.COLUMNS[col]) or None
+        if role == CUSTOMER_ID_ROLE:
+            return r.id
+        return None
+
+    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+

@@ -1,0 +1,259 @@
+"""The main window: a thin frame that arranges the panels and wires them to each other.
+
+It builds no services and opens no database: `agent_desktop.app` constructs the panels with
+their services and hands them in. Later features (softphone, sync, import) plug in through
+`add_dock`, `add_status_widget` and the File-menu actions, which the composition root
+connects (the actions exist from the start so menus never reshuffle).
+
+Signals:
+    import_requested(), export_requested(), settings_requested(): File-menu actions whose
+    dialogs belong to other features; the composition root connects them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+    QWidget,
+)
+
+from agent_desktop.customers import CustomerService
+from ui.customer_list_panel import CustomerListPanel
+from ui.detail_pane import DetailPane
+from ui.dialogs import CustomerDialog
+from ui.today_view import TodayView
+from ui.ui_state import UiState
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    import_requested = Signal()
+    export_requested = Signal()
+    settings_requested = Signal()
+
+    def __init__(self, service: CustomerService, customer_list: CustomerListPanel,
+                 detail: DetailPane, today: TodayView, ui_state: UiState,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(self.tr("Agent Desktop"))
+        self.resize(1280, 800)
+        self.service = service
+        self.customer_list = customer_list
+        self.detail = detail
+        self.today = today
+        self._ui_state = ui_state
+        self._opening: int | None = None
+
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("leftTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(customer_list, self.tr("Customers"))
+        self.tabs.addTab(today, self.tr("Today"))
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("workspaceSplitter")
+        self.splitter.addWidget(self.tabs)
+        self.splitter.addWidget(detail)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes([760, 520])
+        self.setCentralWidget(self.splitter)
+
+        self.rows_label = QLabel(self)
+        self.statusBar().addPermanentWidget(self.rows_label)
+        self._build_menus()
+        self._wire()
+        self._update_today_tab()
+
+    # -- menus -------------------------------------------------------------------------
+
+    def _action(self, text: str, shortcut: QKeySequence | QKeySequence.StandardKey | str | None,
+                slot: object) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu(self.tr("&File"))
+        self.action_new = self._action(self.tr("&New customer…"), QKeySequence.StandardKey.New,
+                                       self.new_customer)
+        self.action_import = self._action(self.tr("&Import…"), "Ctrl+I",
+                                          self.import_requested.emit)
+        self.action_export = self._action(self.tr("&Export…"), "Ctrl+E",
+                                          self.export_requested.emit)
+        self.action_settings = self._action(self.tr("&Settings…"),
+                                            QKeySequence.StandardKey.Preferences,
+                                            self.settings_requested.emit)
+        self.action_quit = self._action(self.tr("&Quit"), QKeySequence.StandardKey.Quit,
+                                        self.close)
+        for a in (self.action_new, None, self.action_import, self.action_export, None,
+                  self.action_settings, None, self.action_quit):
+            if a is None:
+                file_menu.addSeparator()
+            else:
+                file_menu.addAction(a)
+        self.file_menu = file_menu
+
+        customer_menu = bar.addMenu(self.tr("&Customer"))
+        self.action_edit = self._action(self.tr("&Edit customer…"), "F2",
+                                        self.edit_customer)
+        customer_menu.addAction(self.action_edit)
+        self.customer_menu = customer_menu
+
+        view = bar.addMenu(self.tr("&View"))
+        view.addAction(self._action(self.tr("Find customer"), QKeySequence.StandardKey.Find,
+                                    self.show_search))
+        view.addAction(self._action(self.tr("&Customers"), "Ctrl+1",
+                                    lambda: self.tabs.setCurrentIndex(0)))
+        view.addAction(self._action(self.tr("&Today's follow-ups"), "Ctrl+2",
+                                    lambda: self.tabs.setCurrentIndex(1)))
+        self.view_menu = view
+
+        help_menu = bar.addMenu(self.tr("&Help"))
+        help_menu.addAction(self._action(self.tr("&About Agent Desktop"), None, self.show_about))
+
+    # -- wiring ------------------------------------------------------------------------
+
+    def _wire(self) -> None:
+        lst, detail, svc = self.customer_list, self.detail, self.service
+        lst.current_customer_changed.connect(self.open_customer)
+        lst.customer_activated.connect(lambda cid: self.open_customer(cid, focus=True))
+        self.today.customer_activated.connect(lambda cid: self.open_customer(cid, focus=True))
+        svc.customer_changed.connect(self._customer_changed)
+        svc.tasks_changed.connect(lambda: self.today.model.refresh())
+        self.today.model.modelReset.connect(self._update_today_tab)
+        detail.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        lst.model.query_loaded.connect(self._rows_loaded)
+        lst.model.rowsInserted.connect(lambda *_: self._rows_loaded(
+            lst.model.query, lst.model.rowCount()))
+        lst.model.load_failed.connect(lambda text: self.statusBar().showMessage(text))
+
+    def open_customer(self, customer_id: int, focus: bool = False) -> None:
+        """Show a customer in the detail pane (from the list, Today, or caller ID)."""
+        if self._opening == customer_id:
+            return  # re-entered through the list's selection signal
+        self._opening = customer_id
+        try:
+            previous = self.detail.detail
+            if not self.detail.show_customer(customer_id):
+                # Unsaved, invalid edits: keep the list on the customer being edited.
+                if previous is not None and self.detail.detail is not None:
+                    self.customer_list.select_customer(previous.id)
+                return
+            self.customer_list.select_customer(customer_id)
+            if focus:
+                self.detail.focus_first_field()
+        finally:
+            self._opening = None
+
+    def _customer_changed(self, customer_id: int) -> None:
+        self.customer_list.model.refresh_row(self.service.list_row(customer_id), customer_id)
+        self.detail.reload_if_shown(customer_id)
+
+    def _rows_loaded(self, query: str, rows: int) -> None:
+        more = "+" if self.customer_list.model.canFetchMore() else ""
+        if query:
+            text = self.tr("%1%2 matches").replace("%1", str(rows)).replace("%2", more)
+        else:
+            text = self.tr("%1%2 customers").replace("%1", str(rows)).replace("%2", more)
+        self.rows_label.setText(text)
+
+    def _update_today_tab(self) -> None:
+        n = self.today.model.rowCount()
+        label = self.tr("Today") if n == 0 else self.tr("Today (%1)").replace("%1", str(n))
+        self.tabs.setTabText(1, label)
+
+    def new_customer(self) -> CustomerDialog:
+        dialog = CustomerDialog(self.service, None, self)
+        dialog.setObjectName("newCustomerDialog")
+        dialog.accepted.connect(lambda: self._customer_created(dialog))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def _customer_created(self, dialog: CustomerDialog) -> None:
+        if dialog.saved_id is None:
+            return
+        self.customer_list.model.set_query(self.customer_list.model.query)
+        self.open_customer(dialog.saved_id, focus=True)
+        self.statusBar().showMessage(self.tr("Customer created"), 6000)
+
+    def edit_customer(self) -> CustomerDialog | None:
+        if self.detail.detail is None:
+            self.statusBar().showMessage(self.tr("Select a customer first."), 6000)
+            return None
+        dialog = CustomerDialog(self.service, self.detail.detail, self)
+        dialog.setObjectName("editCustomerDialog")
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def show_search(self) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.customer_list.focus_search()
+
+    def show_about(self) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Information, self.tr("About Agent Desktop"),
+                          self.tr("Agent Desktop — a softphone and customer workspace for "
+                                  "telesales agents."), QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("aboutBox")
+        box.open()
+        return box
+
+    # -- extension points ----------------------------------------------------------------
+
+    def add_dock(self, widget: QWidget, title: str,
+                 area: Qt.DockWidgetArea = Qt.DockWidgetArea.BottomDockWidgetArea) -> QDockWidget:
+        """Add a panel (e.g. the softphone) as a dock; its visibility toggles from View."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{widget.objectName() or title}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def add_status_widget(self, widget: QWidget) -> None:
+        """A permanent status-bar widget (call state, sync state)."""
+        self.statusBar().addPermanentWidget(widget)
+
+    # -- state -------------------------------------------------------------------------
+
+    def restore_ui_state(self) -> None:
+        self._ui_state.restore_window(self)
+        self._ui_state.restore_splitter("workspace", self.splitter)
+        self._ui_state.restore_header("customers", self.customer_list.table.horizontalHeader())
+        self._ui_state.restore_header("today", self.today.table.horizontalHeader())
+
+    def save_ui_state(self) -> None:
+        self._ui_state.save_window(self)
+        self._ui_state.save_splitter("workspace", self.splitter)
+        self._ui_state.save_header("customers", self.customer_list.table.horizontalHeader())
+        self._ui_state.save_header("today", self.today.table.horizontalHeader())
+        self._ui_state.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if (self.detail.is_dirty() and self.detail.detail is not None
+                and not self.detail.save_fields()):
+            box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Unsaved changes"),
+                              self.tr("The changes to this customer could not be saved. "
+                                      "Fix them or press Revert, then close again."),
+                              QMessageBox.StandardButton.Ok, self)
+            box.open()
+            event.ignore()
+            return
+        self.save_ui_state()
+        event.accept()
