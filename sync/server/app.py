@@ -1,0 +1,112 @@
+"""`create_app(config)`: the one place that builds the server's objects and routes."""
+
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query
+from fastapi.responses import Response
+
+from sync.server.auth import AuthService, Principal, build_auth_router
+from sync.server.config import ServerConfig
+from sync.server.db import ServerDatabase, utcnow
+from sync.server.errors import ApiError, BodyLimitMiddleware, install_error_handlers
+from sync.server.feed import Feed
+from sync.server.pull import ConflictsOut, PullIn, PullOut, PullService
+from sync.server.push import PushIn, PushOut, PushService
+from sync.server.uploads import UploadStore, build_upload_router
+
+log = logging.getLogger(__name__)
+
+
+class ServerContext:
+    """Everything a request handler needs; kept on `app.state.ctx` for tests and the CLI."""
+
+    def __init__(self, config: ServerConfig, db: ServerDatabase | None = None) -> None:
+        self.config = config
+        self.db = db or ServerDatabase(config.database_url)
+        self.feed = Feed(self.db.is_postgres)
+        self.auth = AuthService(self.db, config)
+        self.push = PushService(self.db, self.feed, config.schema_versions,
+                                config.max_mutations)
+        self.pull = PullService(self.db, config.default_page, config.max_page)
+        self.uploads = UploadStore(self.db, self.feed, config.recordings_dir,
+                                   config.max_recording_bytes)
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    config.recordings_dir.mkdir(parents=True, exist_ok=True)
+    ctx = ServerContext(config)
+    if config.migrate_on_start:
+        ctx.db.migrate()
+    app = FastAPI(title="Agent Desktop sync server", version="1",
+                  description="Push/pull sync, auth and recording uploads. The contract is "
+                              "docs/sync-protocol.md.")
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, json_limit=config.max_json_bytes,
+                       chunk_limit=config.max_chunk_bytes)
+
+    def current(authorization: Annotated[str | None, Header()] = None) -> Principal:
+        return ctx.auth.authenticate(authorization)
+
+    lo, hi = config.schema_versions
+
+    def check_version(version: int, where: str) -> None:
+        if not lo <= version <= hi:
+            raise ApiError(409, "schema_mismatch",
+                           f"This app's data schema (version {version}) does not match the "
+                           f"server (accepts {lo}..{hi}); update the app (or the server).",
+                           server_schema_versions=[lo, hi], client_schema_version=version,
+                           where=where)
+
+    def schema_header(x_schema_version: Annotated[str | None, Header()] = None) -> None:
+        if x_schema_version is None:
+            raise ApiError(400, "bad_header", "The X-Schema-Version header is required.")
+        if not x_schema_version.strip().isdigit() or len(x_schema_version.strip()) > 9:
+            raise ApiError(400, "bad_header", "X-Schema-Version must be a whole number.")
+        check_version(int(x_schema_version), "X-Schema-Version header")
+
+    Current = Annotated[Principal, Depends(current)]
+
+    @app.get("/health", tags=["meta"])
+    def health() -> dict[str, object]:
+        return {"status": "ok", "schema_versions": [lo, hi], "server_time": utcnow()}
+
+    app.include_router(build_auth_router(ctx.auth, current))
+
+    sync = APIRouter(prefix="/sync", tags=["sync"], dependencies=[Depends(schema_header)])
+
+    @sync.post("/push", response_model=PushOut)
+    def push(body: PushIn, principal: Current) -> PushOut:
+        check_version(body.schema_version, "body")
+        return ctx.push.push(principal, body)
+
+    def _pull(principal: Principal, body: PullIn) -> Response:
+        check_version(body.schema_version, "body")
+        return Response(ctx.pull.pull(principal, body), media_type="application/json")
+
+    @sync.post("/pull", response_model=PullOut)
+    def pull_post(body: PullIn, principal: Current) -> Response:
+        return _pull(principal, body)
+
+    @sync.get("/pull", response_model=PullOut)
+    def pull_get(principal: Current, client_id: Annotated[str, Query(min_length=1,
+                                                                     max_length=64)],
+                 cursor: Annotated[str | None, Query(max_length=1024)] = None,
+                 limit: Annotated[int | None, Query(ge=1, le=5000)] = None,
+                 schema_version: Annotated[int | None, Query(ge=0, le=2**31)] = None,
+                 ) -> Response:
+        body = PullIn(client_id=client_id, cursor=cursor, limit=limit,
+                      schema_version=schema_version if schema_version is not None else lo)
+        return _pull(principal, body)
+
+    @sync.get("/conflicts", response_model=ConflictsOut)
+    def conflicts(principal: Current, after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> ConflictsOut:
+        return ctx.pull.conflicts(principal, after_id, limit)
+
+    app.include_router(sync)
+    app.include_router(build_upload_router(ctx.uploads, current, schema_header))
+
+    return app

@@ -1,0 +1,270 @@
+"""Login, token refresh/rotation, logout, and the `Principal` every request runs as.
+
+Tokens are opaque random strings; only their SHA-256 is stored, so a database leak does
+not leak sessions, and logout is immediate because every request looks its token up.
+Failed logins are limited per (username, client IP) in this process's memory: enough for
+the embedded server and a single replica; replicas behind a balancer would share it in
+the database or a cache.
+"""
+
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from sync.server.accounts import verify_password
+from sync.server.config import ServerConfig
+from sync.server.db import ServerDatabase, utcnow
+from sync.server.errors import ApiError, forbidden, unauthorized
+from sync.server.models import AuthSession, Team, Token, User
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    username: str
+    role: str
+    team_id: int | None
+    session_id: int
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class LoginLimiter:
+    """At most `max_failures` failed logins per (username, ip) in a sliding window."""
+
+    def __init__(self, max_failures: int, window_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.clock = clock
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, username: str, ip: str) -> int:
+        """Seconds to wait, 0 when a login may be attempted."""
+        with self._lock:
+            q = self._prune((username.lower(), ip))
+            if q is not None and len(q) >= self.max_failures:
+                return max(1, int(q[0] + self.window_s - self.clock()) + 1)
+            return 0
+
+    def failed(self, username: str, ip: str) -> None:
+        with self._lock:
+            key = (username.lower(), ip)
+            self._prune(key)
+            self._failures.setdefault(key, deque()).append(self.clock())
+
+    def succeeded(self, username: str, ip: str) -> None:
+        with self._lock:
+            self._failures.pop((username.lower(), ip), None)
+
+    def _prune(self, key: tuple[str, str]) -> deque[float] | None:
+        q = self._failures.get(key)
+        if q is None:
+            return None
+        horizon = self.clock() - self.window_s
+        while q and q[0] <= horizon:
+            q.popleft()
+        if not q:
+            del self._failures[key]
+            return None
+        return q
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshIn(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class LogoutIn(BaseModel):
+    all_sessions: bool = False
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: str
+    team: str | None
+
+
+class TokensOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    refresh_expires_in: int
+    user: UserOut
+
+
+class LogoutOut(BaseModel):
+    revoked: int
+
+
+class AuthService:
+    def __init__(self, db: ServerDatabase, config: ServerConfig,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.config = config
+        self.clock = clock
+        self.limiter = LoginLimiter(config.login_max_failures, config.login_window_s)
+
+    # -- tokens -------------------------------------------------------------------------
+    def _issue(self, s: Session, session_id: int) -> tuple[str, str]:
+        now = int(self.clock())
+        access = "at_" + secrets.token_urlsafe(32)
+        refresh = "rt_" + secrets.token_urlsafe(32)
+        s.add(Token(token_hash=token_hash(access), session_id=session_id, kind="access",
+                    expires_at=now + self.config.access_ttl_s))
+        s.add(Token(token_hash=token_hash(refresh), session_id=session_id, kind="refresh",
+                    expires_at=now + self.config.refresh_ttl_s))
+        return access, refresh
+
+    def _tokens_out(self, s: Session, user: User, access: str, refresh: str) -> TokensOut:
+        team = s.get(Team, user.team_id) if user.team_id is not None else None
+        return TokensOut(access_token=access, refresh_token=refresh,
+                         expires_in=self.config.access_ttl_s,
+                         refresh_expires_in=self.config.refresh_ttl_s,
+                         user=UserOut(id=user.id, username=user.username, role=user.role,
+                                      team=team.name if team else None))
+
+    def login(self, username: str, password: str, ip: str) -> TokensOut:
+        wait = self.limiter.retry_after(username, ip)
+        if wait:
+            log.warning("login rate limited for %r from %s", username, ip)
+            raise ApiError(429, "rate_limited", f"Too many failed sign-ins; try again in "
+                           f"{wait} seconds.", headers={"Retry-After": str(wait)},
+                           retry_after=wait)
+        with self.db.read() as s:
+            user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        if not verify_password(user.password_hash if user else None, password) or user is None:
+            self.limiter.failed(username, ip)
+            log.info("failed login for %r from %s", username, ip)
+            raise unauthorized("invalid_credentials", "Wrong username or password.")
+        if not user.active:
+            raise forbidden("This account is disabled; ask an administrator.")
+        self.limiter.succeeded(username, ip)
+
+        def txn(s: Session) -> TokensOut:
+            sess = AuthSession(user_id=user.id, created_at=utcnow(), ip=ip)
+            s.add(sess)
+            s.flush()
+            access, refresh = self._issue(s, sess.id)
+            return self._tokens_out(s, user, access, refresh)
+
+        return self.db.run_write(txn)
+
+    def refresh(self, refresh_token: str) -> TokensOut:
+        def txn(s: Session) -> TokensOut | ApiError:
+            row = s.get(Token, token_hash(refresh_token))
+            if row is None or row.kind != "refresh":
+                return unauthorized("invalid_token", "This refresh token is not valid.")
+            sess = s.get(AuthSession, row.session_id)
+            if sess is None or sess.revoked_at is not None:
+                return unauthorized("token_revoked", "This session was signed out.")
+            if row.used_at is not None:
+                sess.revoked_at, sess.revoked_reason = utcnow(), "refresh_reused"
+                log.warning("refresh token reused for session %d: session revoked", sess.id)
+                return unauthorized("refresh_reused", "This refresh token was already used; "
+                                    "the session was revoked for safety. Sign in again.")
+            if row.expires_at <= self.clock():
+                return unauthorized("token_expired", "The session expired; sign in again.")
+            user = s.get(User, sess.user_id)
+            if user is None or not user.active:
+                return unauthorized("token_revoked", "This account is disabled.")
+            row.used_at = utcnow()
+            access, refresh = self._issue(s, sess.id)
+            return self._tokens_out(s, user, access, refresh)
+
+        # A reuse revokes the session: commit that, then answer 401.
+        result = self.db.run_write(txn)
+        if isinstance(result, ApiError):
+            raise result
+        return result
+
+    def logout(self, principal: Principal, all_sessions: bool) -> int:
+        def txn(s: Session) -> int:
+            q = update(AuthSession).where(AuthSession.revoked_at.is_(None))
+            if all_sessions:
+                q = q.where(AuthSession.user_id == principal.user_id)
+            else:
+                q = q.where(AuthSession.id == principal.session_id)
+            res = s.execute(q.values(revoked_at=utcnow(), revoked_reason="logout"))
+            return int(getattr(res, "rowcount", 0) or 0)
+
+        return self.db.run_write(txn)
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise unauthorized("missing_token", "Sign in first: no access token was sent.")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized("invalid_token", "The Authorization header must be "
+                               "'Bearer <access token>'.")
+        with self.db.read() as s:
+            row = s.execute(
+                select(Token, AuthSession, User)
+                .join(AuthSession, AuthSession.id == Token.session_id)
+                .join(User, User.id == AuthSession.user_id)
+                .where(Token.token_hash == token_hash(token.strip()))
+            ).first()
+        if row is None or row[0].kind != "access":
+            raise unauthorized("invalid_token", "The access token is not valid.")
+        tok, sess, user = row
+        if sess.revoked_at is not None:
+            raise unauthorized("token_revoked", "This session was signed out or revoked.")
+        if not user.active:
+            raise unauthorized("token_revoked", "This account is disabled.")
+        if tok.expires_at <= self.clock():
+            raise unauthorized("token_expired", "The access token expired; refresh it.")
+        return Principal(user.id, user.username, user.role, user.team_id, sess.id)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def build_auth_router(auth: AuthService, current: Callable[..., Principal]) -> APIRouter:
+    router = APIRouter(prefix="/auth", tags=["auth"])
+
+    @router.post("/login", response_model=TokensOut)
+    def login(body: LoginIn, request: Request) -> TokensOut:
+        return auth.login(body.username, body.password, client_ip(request))
+
+    @router.post("/refresh", response_model=TokensOut)
+    def refresh(body: RefreshIn) -> TokensOut:
+        return auth.refresh(body.refresh_token)
+
+    Current = Annotated[Principal, Depends(current)]
+
+    @router.post("/logout", response_model=LogoutOut)
+    def logout(principal: Current, body: LogoutIn | None = None) -> LogoutOut:
+        return LogoutOut(revoked=auth.logout(principal, bool(body and body.all_sessions)))
+
+    @router.get("/me", response_model=UserOut)
+    def me(principal: Current) -> UserOut:
+        with auth.db.read() as s:
+            team = s.get(Team, principal.team_id) if principal.team_id is not None else None
+        return UserOut(id=principal.user_id, username=principal.username, role=principal.role,
+                       team=team.name if team else None)
+
+    return router

@@ -1,0 +1,128 @@
+"""Engine, migrations and transactions for SQLite (embedded default) and PostgreSQL.
+
+SQLite write transactions start with `BEGIN IMMEDIATE`: two pushes that both read a
+client's `last_mutation_id` and then write would otherwise dead-end in "database is
+locked" at upgrade time instead of queueing on the busy timeout. PostgreSQL transactions
+lock the rows they change (`SELECT … FOR UPDATE`) and are retried on deadlock or
+serialization failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from sync.server.models import ServerState
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+T = TypeVar("T")
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` means psycopg 3 here (psycopg2 is not installed)."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url[len("postgres://"):]
+    return url
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: object) -> None:
+    dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see module docstring)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    if conn.get_execution_options().get("write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+class ServerDatabase:
+    """Owns the engine; hands out read and write sessions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.is_postgres = self.url.startswith("postgresql")
+        if self.is_postgres:
+            self.engine: Engine = create_engine(
+                self.url, pool_size=20, max_overflow=20, pool_pre_ping=True
+            )
+        else:
+            self.engine = create_engine(
+                self.url, connect_args={"check_same_thread": False, "timeout": 30},
+                pool_size=20, max_overflow=20,
+            )
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        self._write_engine = self.engine.execution_options(write=True)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
+
+    def migrate(self) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        with self.write() as s:
+            if s.get(ServerState, "instance_id") is None:
+                s.add(ServerState(key="instance_id", value=secrets.token_hex(8)))
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._read() as s, s.begin():
+            yield s
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with self._write() as s, s.begin():
+            yield s
+
+    def run_write(self, fn: Callable[[Session], T], attempts: int = 5) -> T:
+        """Run `fn` in a write transaction, retrying PostgreSQL deadlocks/serialization
+        failures and a lost insert race on a unique key (the retry then sees the row)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.write() as s:
+                    return fn(s)
+            except (IntegrityError, DBAPIError) as exc:
+                code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+                retryable = isinstance(exc, IntegrityError) or code in ("40001", "40P01")
+                if not retryable or attempt == attempts:
+                    raise
+                log.info("retrying write transaction after %s (attempt %d)", code, attempt)
+                time.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
+
+    def state(self, session: Session, key: str) -> str | None:
+        row = session.execute(select(ServerState.value).where(ServerState.key == key)).first()
+        return None if row is None else str(row[0])
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,116 @@
+"""Visibility rules and the change log: who sees a row, and how changes are announced.
+
+A row's audience is (owner_user_id, team_id): the one agent who sees it and the team whose
+lead sees it; admins see everything. The same rule is written twice on purpose — as a
+Python check for pushed mutations and as SQL for pulls — and both live here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    false,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from sync.server.auth import Principal
+from sync.server.db import utcnow
+from sync.server.models import ChangeLog, Record, User
+
+# Transaction id of the writer, for the snapshot-xmin pull rule on PostgreSQL (§6).
+PG_TXID = "pg_current_xact_id()::text::bigint"
+PG_XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+
+
+def can_see(p: Principal, rec: Record) -> bool:
+    if p.role == "admin":
+        return True
+    if rec.owner_user_id is not None and rec.owner_user_id == p.user_id:
+        return True
+    return p.role == "team_lead" and p.team_id is not None and rec.team_id == p.team_id
+
+
+def visible_sql(p: Principal) -> ColumnElement[bool]:
+    """SQL form of `can_see` over `Record`."""
+    if p.role == "admin":
+        return true()
+    mine = Record.owner_user_id == p.user_id
+    if p.role == "team_lead" and p.team_id is not None:
+        return or_(mine, Record.team_id == p.team_id)
+    return mine
+
+
+def audience_sql(p: Principal) -> ColumnElement[bool]:
+    """Change-log entries addressed to this principal (removals are not for admins)."""
+    if p.role == "admin":
+        return ChangeLog.op != "remove"
+    mine = ChangeLog.audience_user_id == p.user_id
+    if p.role == "team_lead" and p.team_id is not None:
+        return or_(mine, ChangeLog.audience_team_id == p.team_id)
+    return mine if p.user_id is not None else false()
+
+
+class Feed:
+    """Writes change-log entries; knows the dialect's transaction-id expression."""
+
+    def __init__(self, is_postgres: bool) -> None:
+        self.is_postgres = is_postgres
+
+    def txid(self) -> Any:
+        return literal_column(PG_TXID) if self.is_postgres else literal(0)
+
+    def emit(self, s: Session, rec: Record, op: str, audience_user: int | None = None,
+             audience_team: int | None = None, *, explicit: bool = False) -> None:
+        if not explicit:
+            audience_user, audience_team = rec.owner_user_id, rec.team_id
+        s.execute(insert(ChangeLog).values(
+            txid=self.txid(), record_id=rec.id, op=op, audience_user_id=audience_user,
+            audience_team_id=audience_team, created_at=utcnow()))
+
+    def reassign(self, s: Session, customer: Record, new_owner: User) -> None:
+        """Move a customer and every row under it to `new_owner` (and their team).
+
+        The previous audience gets a `remove`; the new one gets every row again, because
+        their earlier change-log entries were addressed to someone else.
+        """
+        old_user, old_team = customer.owner_user_id, customer.team_id
+        customer.owner_user_id, customer.team_id = new_owner.id, new_owner.team_id
+        s.flush()
+        s.execute(update(Record)
+                  .where(Record.customer_uuid == customer.uuid, Record.id != customer.id,
+                         Record.entity != "recording")
+                  .values(owner_user_id=new_owner.id, team_id=new_owner.team_id))
+        # Recordings stay visible to their author only: a new owner who did not make the
+        # call does not get the audio (team leads still do, through team_id).
+        for rec in s.execute(select(Record).where(Record.customer_uuid == customer.uuid,
+                                                  Record.entity == "recording")).scalars():
+            rec.owner_user_id = new_owner.id if rec.author_id == new_owner.id else None
+            rec.team_id = new_owner.team_id
+        s.flush()
+        if old_user != new_owner.id or old_team != new_owner.team_id:
+            self.emit(s, customer, "remove", old_user if old_user != new_owner.id else None,
+                      old_team if old_team != new_owner.team_id else None, explicit=True)
+        self.emit(s, customer, "delete" if customer.deleted_at else "upsert")
+        now = utcnow()
+        children = (select(self.txid(), Record.id, _op_of_record(), Record.owner_user_id,
+                           Record.team_id, literal(now))
+                    .where(Record.customer_uuid == customer.uuid, Record.id != customer.id)
+                    .order_by(Record.id))
+        s.execute(insert(ChangeLog).from_select(
+            ["txid", "record_id", "op", "audience_user_id", "audience_team_id", "created_at"],
+            children))
+
+
+def _op_of_record() -> Any:
+    from sqlalchemy import case
+
+    return case((Record.deleted_at.is_(None), literal("upsert")), else_=literal("delete"))

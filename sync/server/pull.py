@@ -1,0 +1,258 @@
+"""`/sync/pull`: pages of changes behind an opaque cursor, and the kept-conflicts list.
+
+A first pull (cursor null) pages through a snapshot of the visible rows by id, then
+continues with the change log from a point taken before the snapshot began, so nothing
+committed meanwhile is missed (repeats are harmless upserts). On PostgreSQL the log is read
+only below the oldest running transaction (`pg_snapshot_xmin`): sequence numbers are
+handed out at insert time, not commit time, so a plain `seq > cursor` would skip a row
+whose transaction commits after a later one.
+
+Each change carries the row's *current* state, and is sent only if the row is visible to
+the puller now: a row that moved away is announced by its later `remove` entry instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, func, literal_column, not_, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from sync.server.auth import Principal
+from sync.server.db import ServerDatabase, utcnow
+from sync.server.errors import ApiError, forbidden
+from sync.server.feed import PG_XMIN, audience_sql, visible_sql
+from sync.server.models import ChangeLog, Client, Conflict, Record, User
+from sync.server.push import bind_client
+
+log = logging.getLogger(__name__)
+
+MAX_SEQ = 2**62
+
+
+class PullIn(BaseModel):
+    client_id: str = Field(min_length=1, max_length=64)
+    schema_version: int = Field(ge=0, le=2**31)
+    cursor: str | None = Field(default=None, max_length=1024)
+    limit: int | None = Field(default=None, ge=1, le=5000)
+
+
+class ChangeOut(BaseModel):
+    entity: str
+    uuid: str
+    op: str
+    version: int
+    updated_at: str
+    data: dict[str, Any]
+
+
+class PullOut(BaseModel):
+    changes: list[ChangeOut]
+    next_cursor: str | None
+    has_more: bool
+    reset_required: bool
+    last_mutation_id: int
+    estimated_remaining: int | None
+    server_time: str
+
+
+class ConflictRow(BaseModel):
+    id: int
+    entity: str
+    entity_uuid: str
+    field: str
+    winning_value: Any
+    losing_value: Any
+    winner_user: str | None
+    loser_user: str | None
+    kind: str
+    created_at: str
+
+
+class ConflictsOut(BaseModel):
+    conflicts: list[ConflictRow]
+    has_more: bool
+
+
+@dataclass
+class Cursor:
+    instance: str
+    mode: str  # "snap" | "log"
+    t: int  # log position (txid, seq): changes strictly after it
+    s: int
+    after: int = 0  # snapshot: last record id sent
+    total: int = 0  # snapshot: rows in it when it began (progress)
+    done: int = 0
+
+    def encode(self) -> str:
+        raw = json.dumps({"v": 1, "i": self.instance, "m": self.mode, "t": self.t, "s": self.s,
+                          "a": self.after, "n": self.total, "d": self.done},
+                         separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            if raw.get("v") != 1 or raw["m"] not in ("snap", "log"):
+                raise ValueError("unknown cursor version")
+            cur = cls(str(raw["i"]), raw["m"], int(raw["t"]), int(raw["s"]), int(raw["a"]),
+                      int(raw["n"]), int(raw["d"]))
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error,
+                UnicodeDecodeError) as exc:
+            raise ApiError(400, "invalid_cursor", "The cursor was not issued by this server "
+                           "(or is damaged); pull with cursor null to start over.") from exc
+        if min(cur.t, cur.s, cur.after, cur.total, cur.done) < 0 or max(cur.t, cur.s) > MAX_SEQ:
+            raise ApiError(400, "invalid_cursor", "The cursor is out of range.")
+        return cur
+
+
+def _change_json(entity: str, uuid: str, op: str, version: int, updated_at: str,
+                 data: str, audio: bool) -> str:
+    """Serialise one change, embedding the stored JSON without re-parsing it."""
+    if op == "remove":
+        data = "{}"
+    elif entity == "recording":
+        parsed = json.loads(data)
+        parsed["audio_available"] = bool(audio)
+        data = json.dumps(parsed, ensure_ascii=False)
+    head = json.dumps({"entity": entity, "uuid": uuid, "op": op, "version": version,
+                       "updated_at": updated_at}, ensure_ascii=False)
+    return head[:-1] + ',"data":' + data + "}"
+
+
+class PullService:
+    def __init__(self, db: ServerDatabase, default_page: int, max_page: int) -> None:
+        self.db = db
+        self.default_page = default_page
+        self.max_page = max_page
+
+    def _position_now(self, s: Session) -> tuple[int, int]:
+        """A log position such that every change after it may not be in a snapshot read now."""
+        if self.db.is_postgres:
+            xmin = int(s.execute(select(literal_column(PG_XMIN))).scalar_one())
+            return xmin - 1, MAX_SEQ
+        return 0, int(s.execute(select(func.coalesce(func.max(ChangeLog.seq), 0))).scalar_one())
+
+    def _horizon(self, s: Session) -> tuple[int, int]:
+        raw = self.db.state(s, "horizon")
+        if not raw:
+            return (0, 0)
+        t, sq = raw.split(":")
+        return int(t), int(sq)
+
+    def pull(self, p: Principal, body: PullIn) -> str:
+        """The response body as JSON text (built by hand: pages can hold 5000 rows)."""
+        limit = min(body.limit or self.default_page, self.max_page)
+        cursor = Cursor.decode(body.cursor) if body.cursor else None
+        last_mutation_id = self._client(p, body.client_id)
+        with self.db.read() as s:
+            instance = self.db.state(s, "instance_id") or ""
+            horizon = self._horizon(s)
+            reset = cursor is not None and (
+                cursor.instance != instance or (cursor.t, cursor.s) < horizon)
+            if reset:
+                log.info("client %s is behind the compaction horizon: reset", body.client_id)
+                return self._envelope([], None, True, True, last_mutation_id, None)
+            if cursor is None:
+                t, sq = self._position_now(s)
+                total = int(s.execute(select(func.count()).select_from(Record).where(
+                    visible_sql(p), Record.deleted_at.is_(None))).scalar_one())
+                cursor = Cursor(instance, "snap", t, sq, 0, total, 0)
+            if cursor.mode == "snap":
+                return self._snapshot_page(s, p, cursor, limit, last_mutation_id)
+            return self._log_page(s, p, cursor, limit, last_mutation_id)
+
+    def _client(self, p: Principal, client_id: str) -> int:
+        """Bind a new client_id to the user (403 if it is someone else's)."""
+        with self.db.read() as s:
+            client = s.execute(select(Client).where(Client.client_id == client_id)
+                               ).scalar_one_or_none()
+        if client is None:
+            return self.db.run_write(
+                lambda s: bind_client(s, p, client_id, lock=False).last_mutation_id)
+        if client.user_id != p.user_id:
+            raise forbidden("This client_id belongs to another user; create a new client_id "
+                            "after a different user signs in.",
+                            reason="client_id belongs to another user")
+        return client.last_mutation_id
+
+    def _snapshot_page(self, s: Session, p: Principal, cur: Cursor, limit: int,
+                       last_mutation_id: int) -> str:
+        rows = s.execute(
+            select(Record.id, Record.entity, Record.uuid, Record.version, Record.updated_at,
+                   Record.data, Record.audio_available)
+            .where(visible_sql(p), Record.deleted_at.is_(None), Record.id > cur.after)
+            .order_by(Record.id).limit(limit + 1)).all()
+        page = rows[:limit]
+        changes = [_change_json(r.entity, r.uuid, "upsert", r.version, r.updated_at, r.data,
+                                r.audio_available) for r in page]
+        done = cur.done + len(page)
+        if len(rows) > limit:
+            nxt = Cursor(cur.instance, "snap", cur.t, cur.s, page[-1].id, cur.total, done)
+        else:  # snapshot finished: continue with the log from before it began
+            nxt = Cursor(cur.instance, "log", cur.t, cur.s)
+        remaining = max(cur.total - done, 0)
+        return self._envelope(changes, nxt.encode(), True, False, last_mutation_id, remaining)
+
+    def _log_page(self, s: Session, p: Principal, cur: Cursor, limit: int,
+                  last_mutation_id: int) -> str:
+        r = Record
+        visible_now = visible_sql(p)
+        conds = [
+            tuple_(ChangeLog.txid, ChangeLog.seq) > tuple_(cur.t, cur.s),
+            audience_sql(p),
+            or_(and_(ChangeLog.op == "remove", not_(visible_now)),
+                and_(ChangeLog.op != "remove", visible_now)),
+        ]
+        if self.db.is_postgres:
+            conds.append(ChangeLog.txid < select(literal_column(PG_XMIN)).scalar_subquery())
+        rows = s.execute(
+            select(ChangeLog.txid, ChangeLog.seq, ChangeLog.op, r.entity, r.uuid, r.version,
+                   r.updated_at, r.data, r.audio_available)
+            .join(r, r.id == ChangeLog.record_id).where(*conds)
+            .order_by(ChangeLog.txid, ChangeLog.seq).limit(limit + 1)).all()
+        page = rows[:limit]
+        # One entry per row: at its first position (parents stay before children), with
+        # the last op (current state).
+        first: dict[str, int] = {}
+        ops: dict[str, str] = {}
+        for i, row in enumerate(page):
+            first.setdefault(row.uuid, i)
+            ops[row.uuid] = row.op
+        changes = [_change_json(row.entity, row.uuid, ops[row.uuid], row.version,
+                                row.updated_at, row.data, row.audio_available)
+                   for i, row in enumerate(page) if first[row.uuid] == i]
+        nxt = Cursor(cur.instance, "log", int(page[-1].txid), int(page[-1].seq)) if page else cur
+        return self._envelope(changes, nxt.encode(), len(rows) > limit, False,
+                              last_mutation_id, None if len(rows) > limit else 0)
+
+    def _envelope(self, changes: list[str], next_cursor: str | None, has_more: bool,
+                  reset: bool, last_mutation_id: int, remaining: int | None) -> str:
+        tail = json.dumps({"next_cursor": next_cursor, "has_more": has_more,
+                           "reset_required": reset, "last_mutation_id": last_mutation_id,
+                           "estimated_remaining": remaining, "server_time": utcnow()})
+        return '{"changes":[' + ",".join(changes) + "]," + tail[1:]
+
+    def conflicts(self, p: Principal, after_id: int, limit: int) -> ConflictsOut:
+        with self.db.read() as s:
+            rows = s.execute(
+                select(Conflict).join(Record, Record.id == Conflict.record_id)
+                .where(visible_sql(p), Conflict.id > after_id)
+                .order_by(Conflict.id).limit(limit + 1)).scalars().all()
+            ids = {u for c in rows for u in (c.winner_user_id, c.loser_user_id) if u}
+            names = dict(s.execute(select(User.id, User.username).where(User.id.in_(ids))
+                                   ).tuples().all()) if ids else {}
+        out = [ConflictRow(id=c.id, entity=c.entity, entity_uuid=c.entity_uuid, field=c.field,
+                           winning_value=json.loads(c.winning_value),
+                           losing_value=json.loads(c.losing_value),
+                           winner_user=names.get(c.winner_user_id or 0),
+                           loser_user=names.get(c.loser_user_id or 0), kind=c.kind,
+                           created_at=c.created_at) for c in rows[:limit]]
+        return ConflictsOut(conflicts=out, has_more=len(rows) > limit)

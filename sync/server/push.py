@@ -1,0 +1,356 @@
+"""`POST /sync/push`: apply a client's outbox idempotently, field by field.
+
+Everything for one request happens in one transaction, including the client's new
+`last_mutation_id`, so a retried request after a lost response is a no-op. Each mutation
+runs in a savepoint: one that is permanently invalid is rolled back alone, reported as
+`rejected`, and still counts as processed, so it can never block the queue behind it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sync.server.auth import Principal
+from sync.server.db import ServerDatabase, utcnow
+from sync.server.entities import ENTITY_SPECS, EntitySpec, FieldError, check_fields, defaults
+from sync.server.errors import ApiError, forbidden
+from sync.server.feed import Feed, can_see
+from sync.server.models import Client, Conflict, Record, User
+
+log = logging.getLogger(__name__)
+
+CASCADE_ON_CUSTOMER_DELETE = ("phone", "tag", "note", "task")
+
+
+class MutationIn(BaseModel):
+    mutation_id: int = Field(ge=1, le=2**62)
+    entity: str = Field(max_length=32)
+    entity_uuid: str = Field(min_length=1, max_length=64)
+    op: str = Field(max_length=16)
+    changed_fields: dict[str, Any] = Field(default_factory=dict)
+    base_version: int = Field(default=0, ge=0, le=2**62)
+    schema_version: int = Field(ge=0, le=2**31)
+
+
+class PushIn(BaseModel):
+    client_id: str = Field(min_length=1, max_length=64)
+    schema_version: int = Field(ge=0, le=2**31)
+    mutations: list[MutationIn] = Field(max_length=1000)
+
+
+class ConflictOut(BaseModel):
+    field: str
+    your_value: Any
+    other_value: Any
+    winner: str
+    conflict_id: int | None = None
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class ResultOut(BaseModel):
+    mutation_id: int
+    status: str  # applied | duplicate | rejected | conflict
+    version: int | None = None
+    error: ErrorOut | None = None
+    conflicts: list[ConflictOut] = Field(default_factory=list)
+
+
+class PushOut(BaseModel):
+    last_mutation_id: int
+    server_time: str
+    results: list[ResultOut]
+
+
+class Rejected(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class _Ctx:
+    s: Session
+    p: Principal
+    client_id: str
+
+
+def bind_client(s: Session, p: Principal, client_id: str, lock: bool) -> Client:
+    """The client row, created on first use; 403 if it belongs to another user."""
+    stmt = select(Client).where(Client.client_id == client_id)
+    client = s.execute(stmt.with_for_update() if lock else stmt).scalar_one_or_none()
+    if client is None:
+        now = utcnow()
+        client = Client(client_id=client_id, user_id=p.user_id, last_mutation_id=0,
+                        created_at=now, last_seen_at=now)
+        s.add(client)
+        s.flush()  # a concurrent first use raises IntegrityError → run_write retries
+    if client.user_id != p.user_id:
+        log.warning("user %s used client_id %s of another user", p.username, client_id)
+        raise forbidden("This client_id belongs to another user; create a new client_id "
+                        "after a different user signs in.",
+                        reason="client_id belongs to another user")
+    return client
+
+
+class PushService:
+    def __init__(self, db: ServerDatabase, feed: Feed, schema_versions: tuple[int, int],
+                 max_mutations: int) -> None:
+        self.db = db
+        self.feed = feed
+        self.schema_versions = schema_versions
+        self.max_mutations = max_mutations
+
+    def push(self, p: Principal, body: PushIn) -> PushOut:
+        if len(body.mutations) > self.max_mutations:
+            raise ApiError(413, "too_large", f"At most {self.max_mutations} mutations per "
+                           "push; send the rest in the next request.",
+                           limit_mutations=self.max_mutations)
+        ids = [m.mutation_id for m in body.mutations]
+        if any(b <= a for a, b in itertools.pairwise(ids)):
+            raise ApiError(422, "invalid_request", "mutation_id values must be strictly "
+                           "increasing (send the outbox oldest first).")
+
+        def txn(s: Session) -> PushOut:
+            client = bind_client(s, p, body.client_id, lock=True)
+            last = client.last_mutation_id
+            results: list[ResultOut] = []
+            ctx = _Ctx(s, p, body.client_id)
+            for m in body.mutations:
+                if m.mutation_id <= last:
+                    results.append(ResultOut(mutation_id=m.mutation_id, status="duplicate"))
+                    continue
+                try:
+                    with s.begin_nested():
+                        results.append(self._apply(ctx, m))
+                except Rejected as exc:
+                    log.info("rejected mutation %d of client %s (%s): %s", m.mutation_id,
+                             body.client_id, exc.code, exc.message)
+                    results.append(ResultOut(mutation_id=m.mutation_id, status="rejected",
+                                             error=ErrorOut(code=exc.code,
+                                                            message=exc.message)))
+                last = m.mutation_id
+            client.last_mutation_id = last
+            client.last_seen_at = utcnow()
+            return PushOut(last_mutation_id=last, server_time=utcnow(), results=results)
+
+        return self.db.run_write(txn)
+
+    # -- one mutation -----------------------------------------------------------------------
+    def _apply(self, c: _Ctx, m: MutationIn) -> ResultOut:
+        spec = ENTITY_SPECS.get(m.entity)
+        if spec is None:
+            raise Rejected("unknown_entity", f"Unknown entity {m.entity!r}.")
+        if m.op not in ("upsert", "delete"):
+            raise Rejected("bad_op", f"Unknown op {m.op!r}; use upsert or delete.")
+        lo, hi = self.schema_versions
+        if not lo <= m.schema_version <= hi:
+            raise Rejected("schema_mismatch", f"Mutation schema_version {m.schema_version} is "
+                           f"not supported (server accepts {lo}..{hi}).")
+        try:
+            fields = check_fields(spec, m.changed_fields)
+        except FieldError as exc:
+            raise Rejected(exc.code, exc.message) from exc
+        rec = self._load(c.s, m.entity_uuid)
+        if rec is None:
+            if m.op == "delete":
+                raise Rejected("unknown_row", f"Cannot delete {m.entity} {m.entity_uuid}: "
+                               "the server never received it.")
+            return self._create(c, m, spec, fields)
+        if rec.entity != m.entity:
+            raise Rejected("entity_mismatch", f"{m.entity_uuid} is a {rec.entity}, not a "
+                           f"{m.entity}.")
+        if not can_see(c.p, rec):
+            raise Rejected("forbidden", f"You may not change this {m.entity}.")
+        if spec.insert_only and rec.author_id != c.p.user_id and c.p.role != "admin":
+            raise Rejected("forbidden", f"Only the author may change a {m.entity}.")
+        data = json.loads(rec.data)
+        if spec.parent:
+            for parent_field in ("customer_uuid", "call_log_uuid"):
+                if parent_field in fields and fields[parent_field] != data.get(parent_field):
+                    raise Rejected("parent_changed", f"{m.entity}.{parent_field} cannot "
+                                   "change after creation.")
+        if m.op == "delete" or fields.get("deleted_at"):
+            return self._delete(c, m, rec, data, fields.get("deleted_at"))
+        if rec.deleted_at is not None:
+            return self._lost_to_delete(c, m, rec, fields)
+        return self._update(c, m, spec, rec, data, fields)
+
+    def _load(self, s: Session, uuid: str) -> Record | None:
+        return s.execute(select(Record).where(Record.uuid == uuid).with_for_update()
+                         ).scalar_one_or_none()
+
+    def _user_for_owner(self, c: _Ctx, owner: str, current: int | None) -> User:
+        """Check who may assign a customer to `owner` ('' means the pusher)."""
+        target = owner or c.p.username
+        user = c.s.execute(select(User).where(User.username == target)).scalar_one_or_none()
+        if user is None or not user.active:
+            raise Rejected("bad_value", f"customer.owner: there is no active user {target!r}.")
+        if user.id == current or c.p.role == "admin":
+            return user
+        if c.p.role == "agent":
+            if current is None and user.id == c.p.user_id:
+                return user
+            raise Rejected("forbidden", "Agents cannot assign customers to someone else.")
+        if user.id == c.p.user_id or (user.team_id is not None and user.team_id == c.p.team_id):
+            return user
+        raise Rejected("forbidden", f"{target!r} is not in your team.")
+
+    def _create(self, c: _Ctx, m: MutationIn, spec: EntitySpec,
+                fields: dict[str, Any]) -> ResultOut:
+        missing = [f for f in spec.required if fields.get(f) in (None, "")]
+        if missing:
+            raise Rejected("missing_field", f"A new {m.entity} needs {', '.join(missing)}.")
+        data = defaults(spec) | fields
+        customer_uuid: str | None = None
+        owner_id: int | None
+        team_id: int | None
+        if m.entity == "customer":
+            owner = self._user_for_owner(c, data["owner"], None)
+            data["owner"] = owner.username
+            owner_id, team_id, customer_uuid = owner.id, owner.team_id, m.entity_uuid
+        elif m.entity == "recording":
+            call = self._parent(c, "call_log", data["call_log_uuid"])
+            if call.author_id != c.p.user_id and c.p.role != "admin":
+                raise Rejected("forbidden", "Only the call's author may add its recording.")
+            customer_uuid = call.customer_uuid
+            owner_id = call.owner_user_id if call.owner_user_id == c.p.user_id else None
+            team_id = call.team_id
+        elif data.get("customer_uuid"):
+            cust = self._parent(c, "customer", data["customer_uuid"])
+            if cust.deleted_at is not None:
+                return self._lost_to_delete(c, m, cust, fields, child=True)
+            owner_id, team_id, customer_uuid = cust.owner_user_id, cust.team_id, cust.uuid
+        else:  # a call with no customer: its author's
+            owner_id, team_id = c.p.user_id, c.p.team_id
+        if m.entity in ("note", "task") and data.get("call_log_uuid"):
+            self._parent(c, "call_log", data["call_log_uuid"])
+        now = utcnow()
+        stamp = [1, c.client_id, c.p.user_id]
+        rec = Record(entity=m.entity, uuid=m.entity_uuid, customer_uuid=customer_uuid,
+                     call_log_uuid=data.get("call_log_uuid"), author_id=c.p.user_id,
+                     owner_user_id=owner_id, team_id=team_id, version=1,
+                     data=json.dumps(data, ensure_ascii=False),
+                     field_versions=json.dumps({f: stamp for f in fields}),
+                     deleted_at=data.get("deleted_at"), audio_available=False,
+                     created_at=now, updated_at=now)
+        c.s.add(rec)
+        c.s.flush()
+        self.feed.emit(c.s, rec, "delete" if rec.deleted_at else "upsert")
+        return ResultOut(mutation_id=m.mutation_id, status="applied", version=1)
+
+    def _parent(self, c: _Ctx, entity: str, uuid: str) -> Record:
+        rec = c.s.execute(select(Record).where(Record.uuid == uuid)).scalar_one_or_none()
+        if rec is None or rec.entity != entity:
+            raise Rejected("unknown_parent", f"There is no {entity} {uuid} on the server "
+                           "(push it first).")
+        if not can_see(c.p, rec):
+            raise Rejected("forbidden", f"You may not add rows to this {entity}.")
+        return rec
+
+    def _update(self, c: _Ctx, m: MutationIn, spec: EntitySpec, rec: Record,
+                data: dict[str, Any], fields: dict[str, Any]) -> ResultOut:
+        new_owner: User | None = None
+        if m.entity == "customer" and "owner" in fields and fields["owner"] != data["owner"]:
+            new_owner = self._user_for_owner(c, fields["owner"], rec.owner_user_id)
+            fields["owner"] = new_owner.username
+        changed = {f: v for f, v in fields.items() if data.get(f) != v}
+        if not changed:
+            return ResultOut(mutation_id=m.mutation_id, status="applied", version=rec.version)
+        fv: dict[str, list[Any]] = json.loads(rec.field_versions)
+        clashes: list[tuple[str, Any, Any, int | None]] = []
+        if not spec.insert_only:
+            for f, v in changed.items():
+                stamp = fv.get(f)
+                if stamp and stamp[0] > m.base_version and stamp[1] != c.client_id:
+                    clashes.append((f, v, data.get(f), stamp[2]))
+        rec.version += 1
+        for f, v in changed.items():
+            data[f] = v
+            fv[f] = [rec.version, c.client_id, c.p.user_id]
+        rec.data = json.dumps(data, ensure_ascii=False)
+        rec.field_versions = json.dumps(fv)
+        rec.updated_at = utcnow()
+        out = [self._keep(c, rec, f, winning=v, losing=old, loser=u, kind="field",
+                          your=v, other=old, winner="yours")
+               for f, v, old, u in clashes]
+        if new_owner is not None:
+            self.feed.reassign(c.s, rec, new_owner)
+        else:
+            self.feed.emit(c.s, rec, "upsert")
+        return ResultOut(mutation_id=m.mutation_id, status="applied", version=rec.version,
+                         conflicts=out)
+
+    def _delete(self, c: _Ctx, m: MutationIn, rec: Record, data: dict[str, Any],
+                deleted_at: str | None) -> ResultOut:
+        if rec.deleted_at is not None:
+            return ResultOut(mutation_id=m.mutation_id, status="applied", version=rec.version)
+        fv: dict[str, list[Any]] = json.loads(rec.field_versions)
+        out = [self._keep(c, rec, f, winning=None, losing=data.get(f), loser=stamp[2],
+                          kind="delete", your=None, other=data.get(f), winner="yours")
+               for f, stamp in fv.items()
+               if f != "deleted_at" and stamp[0] > m.base_version and stamp[1] != c.client_id]
+        when = deleted_at or utcnow()
+        self._tombstone(c, rec, data, fv, when)
+        if rec.entity == "customer":
+            children = c.s.execute(
+                select(Record).where(Record.customer_uuid == rec.uuid, Record.id != rec.id,
+                                     Record.entity.in_(CASCADE_ON_CUSTOMER_DELETE),
+                                     Record.deleted_at.is_(None)).order_by(Record.id)
+            ).scalars().all()
+            for child in children:
+                self._tombstone(c, child, json.loads(child.data),
+                                json.loads(child.field_versions), when)
+        return ResultOut(mutation_id=m.mutation_id, status="applied", version=rec.version,
+                         conflicts=out)
+
+    def _tombstone(self, c: _Ctx, rec: Record, data: dict[str, Any],
+                   fv: dict[str, list[Any]], when: str) -> None:
+        rec.version += 1
+        data["deleted_at"] = when
+        fv["deleted_at"] = [rec.version, c.client_id, c.p.user_id]
+        rec.data = json.dumps(data, ensure_ascii=False)
+        rec.field_versions = json.dumps(fv)
+        rec.deleted_at = when
+        rec.updated_at = utcnow()
+        self.feed.emit(c.s, rec, "delete")
+
+    def _lost_to_delete(self, c: _Ctx, m: MutationIn, rec: Record, fields: dict[str, Any],
+                        child: bool = False) -> ResultOut:
+        """An edit (or a new child) reaching a deleted row: delete wins, the edit is kept."""
+        deleter = json.loads(rec.field_versions).get("deleted_at", [0, "", None])[2]
+        out = [self._keep(c, rec, f, winning=None, losing=v, loser=c.p.user_id, kind="delete",
+                          your=v, other=None, winner="theirs", winner_user=deleter,
+                          entity=m.entity if child else None, uuid=m.entity_uuid)
+               for f, v in fields.items() if f != "deleted_at"]
+        return ResultOut(mutation_id=m.mutation_id, status="conflict", version=None
+                         if child else rec.version, conflicts=out)
+
+    def _keep(self, c: _Ctx, rec: Record, field: str, *, winning: Any, losing: Any,
+              loser: int | None, kind: str, your: Any, other: Any, winner: str,
+              winner_user: int | None = None, entity: str | None = None,
+              uuid: str | None = None) -> ConflictOut:
+        row = Conflict(record_id=rec.id, entity=entity or rec.entity,
+                       entity_uuid=uuid or rec.uuid, field=field,
+                       winning_value=json.dumps(winning, ensure_ascii=False),
+                       losing_value=json.dumps(losing, ensure_ascii=False),
+                       winner_user_id=winner_user if winner == "theirs" else c.p.user_id,
+                       loser_user_id=loser, kind=kind, created_at=utcnow())
+        c.s.add(row)
+        c.s.flush()
+        return ConflictOut(field=field, your_value=your, other_value=other, winner=winner,
+                           conflict_id=row.id)
+
+
