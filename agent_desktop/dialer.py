@@ -24,6 +24,7 @@ Signals:
     progress_changed(int, int): done, left.
     entry_changed(int): row index in `entries` whose status/attempts changed.
     message(str): a plain sentence for the agent (why something was skipped, blocked…).
+    list_loaded(int): a new call list of that many customers replaced `entries`.
 """
 
 from __future__ import annotations
@@ -42,11 +43,15 @@ from phonenumbers import timezone as pn_timezone
 from PySide6.QtCore import QObject, QTimer, Signal
 from sqlalchemy import select
 
+from agent_desktop.phone import install_emit_refcount_fix
 from agent_desktop.settings import Settings
 from agent_desktop.store.db import Database
 from agent_desktop.store.models import Customer, PhoneNumber
 
 log = logging.getLogger(__name__)
+
+# PySide6 6.12 drops a reference to True on each emit(); this module emits a lot.
+install_emit_refcount_fix()
 
 Clock = Callable[[], datetime]
 DialFn = Callable[[int, str], int]  # (customer id, number) -> CallLog id
@@ -136,6 +141,7 @@ class PowerDialer(QObject):
     progress_changed = Signal(int, int)
     entry_changed = Signal(int)
     message = Signal(str)
+    list_loaded = Signal(int)
 
     def __init__(self, db: Database, settings: Settings, dial: DialFn, *,
                  can_dial: CanDialFn | None = None, clock: Clock | None = None,
@@ -181,9 +187,10 @@ class PowerDialer(QObject):
         self.entries = [DialEntry(cid, names.get(cid, "")) for cid in ids]
         for e in self.entries:
             if e.customer_id not in names:
-                self._finish(e, EntryStatus.SKIPPED, "This customer no longer exists.")
+                e.status, e.note = EntryStatus.SKIPPED, "This customer no longer exists."
         self._current = None
         self._set_state(DialerState.IDLE)
+        self.list_loaded.emit(len(self.entries))
         self._emit_progress()
         log.info("call list loaded: %d customers", len(self.entries))
         return len(self.entries)

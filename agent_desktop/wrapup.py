@@ -28,11 +28,15 @@ from PySide6.QtCore import QObject, Signal
 from sqlalchemy import and_, delete, func, or_, select
 
 from agent_desktop.customers import STAGES, STATUSES
+from agent_desktop.phone import install_emit_refcount_fix
 from agent_desktop.settings import Settings
 from agent_desktop.store.db import Database
 from agent_desktop.store.models import CallLog, Customer, Note, Tag, Task, WrapupDraft
 
 log = logging.getLogger(__name__)
+
+# PySide6 6.12 drops a reference to True on each emit(); this module emits a lot.
+install_emit_refcount_fix()
 
 Clock = Callable[[], datetime]
 
