@@ -9,17 +9,53 @@ CONTRACT (used by ui/ models; keep it stable):
   number (reversed-digits range scan), or None.
 - `.count_hint(query) -> int | None` — cheap count if known (may be None).
 
-This first version is a plain LIKE implementation; it is replaced by FTS5 trigram search.
+How a query runs (the tables and triggers are made by migration 0002; the reasoning is in
+docs/decisions.md, "Customer search"). Results come in tiers, each read in an index order
+and paged by keyset, so the best matches come first and nothing ever sorts 1M rows:
+
+1. name starts with the query          — range scan of `ix_customers_name_key_id`
+2. every term occurs in the name       — FTS5, rowid order
+3. every term occurs anywhere else     — FTS5 (company, city, tags, phone digits), rowid order
+
+Terms of >= 3 characters go to the trigram table `customer_fts`; when every term is shorter
+(Chinese names such as "王" or "小明", cities such as "北京") the bigram table
+`customer_grams` answers instead. A query made only of digits and phone punctuation
+("138 0013", "+49 151") is searched as one run of digits.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
-from agent_desktop.phones import PhoneNormalizer
+from agent_desktop.phones import PhoneNormalizer, digits_of
 from agent_desktop.store.db import Database
+
+log = logging.getLogger(__name__)
+
+# The upper bound of a prefix range: sorts after every string that starts with the prefix.
+_MAX_CHAR = "\U0010ffff"
+_PHONE_LIKE = re.compile(r"^[\d\s\-+().\/]+$")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_TRIGGER_SUFFIX = "_search_"
+# Reversed digit keys shorter than this identify nobody (a 4-digit extension, "110").
+_MIN_CALLER_DIGITS = 6
+
+
+def name_key_of(name: str) -> str:
+    """The stored `name_key` of a name: SQLite's `lower()`, which folds ASCII only.
+
+    The triggers compute it in SQL, the bulk loader in Python; both must agree byte for byte
+    or prefix search and browsing would miss rows. Non-ASCII case (É, Ü) is still found
+    case-insensitively by tiers 2-3, whose tokenizers fold Unicode.
+    """
+    return name.translate(_ASCII_LOWER)
 
 
 @dataclass(frozen=True)
@@ -44,57 +80,283 @@ class SearchPage:
     next_after: PageKey | None
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A parsed query: the name prefix (None: no prefix tier) and the FTS expressions."""
+
+    prefix: str | None
+    table: str  # customer_fts | customer_grams
+    name_column: str  # name | gname
+    match_any: str  # every term anywhere
+    match_name: str  # every term in the name
+
+
+_DISPLAY = (
+    "c.id, c.name, c.company, c.city, c.status, c.name_key,"
+    " (SELECT p.raw FROM phone_numbers p WHERE p.customer_id = c.id AND"
+    "  p.deleted_at IS NULL ORDER BY p.position, p.id LIMIT 1) AS phone,"
+    " (SELECT group_concat(t.name, ', ') FROM tags t WHERE t.customer_id = c.id AND"
+    "  t.deleted_at IS NULL) AS tags"
+)
+
+
+def _quote(term: str) -> str:
+    """An FTS5 string literal: the term taken verbatim, never as query syntax."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def plan_query(query: str) -> _Plan | None:
+    """Turn what the agent typed into a search plan; None means "browse everything"."""
+    q = " ".join(query.split())
+    if not q:
+        return None
+    if _PHONE_LIKE.match(q) and digits_of(q):
+        terms = [digits_of(q)]
+        prefix: str | None = None
+    else:
+        terms = q.split(" ")
+        prefix = name_key_of(q)
+    if any(len(t) >= 3 for t in terms):
+        # Short terms next to long ones still narrow the result: in the trigram table a
+        # 1-2 character phrase is not indexed, so they become a LIKE filter (see _extra).
+        long_terms = [t for t in terms if len(t) >= 3]
+        expr = " AND ".join(_quote(t) for t in long_terms)
+        return _Plan(prefix, "customer_fts", "name", f"({expr})", f"name : ({expr})")
+    # Every term is 1-2 characters: bigram tokens, and 1-character terms as a prefix query
+    # served by the 1-character prefix index.
+    parts = [_quote(t) + ("*" if len(t) == 1 else "") for t in terms]
+    expr = " AND ".join(parts)
+    return _Plan(prefix, "customer_grams", "gname", f"({expr})", f"gname : ({expr})")
+
+
+def _short_terms(query: str) -> list[str]:
+    q = " ".join(query.split())
+    if _PHONE_LIKE.match(q) and digits_of(q):
+        return []
+    terms = q.split(" ")
+    if not any(len(t) >= 3 for t in terms):
+        return []  # the grams table handles them
+    return [t for t in terms if len(t) < 3]
+
+
 class CustomerSearch:
+    """Read-only queries behind the customer list and caller ID; safe from any thread."""
+
     def __init__(self, db: Database, normalizer: PhoneNormalizer) -> None:
         self._db = db
         self._normalizer = normalizer
 
+    # ----------------------------------------------------------------- list pages
     def page(self, query: str, after: PageKey | None, limit: int) -> SearchPage:
-        q = query.strip().casefold()
-        params: dict[str, object] = {"limit": limit}
-        where = ["c.deleted_at IS NULL"]
-        if q:
-            params["like"] = f"%{q}%"
-            where.append(
-                "(c.name_key LIKE :like OR lower(c.company) LIKE :like OR lower(c.city) LIKE :like"
-                " OR EXISTS (SELECT 1 FROM phone_numbers p WHERE p.customer_id = c.id"
-                "  AND p.deleted_at IS NULL AND (p.raw LIKE :like OR p.e164 LIKE :like))"
-                " OR EXISTS (SELECT 1 FROM tags t WHERE t.customer_id = c.id"
-                "  AND t.deleted_at IS NULL AND lower(t.name) LIKE :like))"
-            )
-        if after is not None:
-            params["k"], params["i"] = after
-            where.append("(c.name_key, c.id) > (:k, :i)")
-        sql = text(
-            "SELECT c.id, c.name, c.company, c.city, c.status, c.name_key,"
-            " (SELECT p.raw FROM phone_numbers p WHERE p.customer_id = c.id AND"
-            "  p.deleted_at IS NULL ORDER BY p.position LIMIT 1) AS phone,"
-            " (SELECT group_concat(t.name, ', ') FROM tags t WHERE t.customer_id = c.id AND"
-            "  t.deleted_at IS NULL) AS tags"
-            f" FROM customers c WHERE {' AND '.join(where)}"
-            " ORDER BY c.name_key, c.id LIMIT :limit"
-        )
+        if limit <= 0:
+            raise ValueError(f"A page needs at least one row (limit={limit}).")
+        started = time.perf_counter()
+        plan = plan_query(query)
         with self._db.engine.connect() as conn:
-            result = conn.execute(sql, params).all()
-        rows = [CustomerRow(r.id, r.name, r.company, r.city, r.phone or "", r.status,
-                            r.tags or "") for r in result]
+            if plan is None:
+                page = self._browse(conn, after, limit)
+            else:
+                page = self._search(conn, plan, _short_terms(query), after, limit)
+        log.debug("search %r after=%r: %d rows in %.1f ms", query, after, len(page.rows),
+                  (time.perf_counter() - started) * 1000)
+        return page
+
+    def _browse(self, conn: Connection, after: PageKey | None, limit: int) -> SearchPage:
+        params: dict[str, object] = {"limit": limit + 1}
+        where = "c.deleted_at IS NULL"
+        if after is not None:
+            _tier, params["k"], params["i"] = _check_key(after, 0)
+            where += " AND (c.name_key, c.id) > (:k, :i)"
+        sql = text(f"SELECT {_DISPLAY} FROM customers c WHERE {where}"
+                   " ORDER BY c.name_key, c.id LIMIT :limit")
+        result = conn.execute(sql, params).all()
+        rows = [_row(r) for r in result[:limit]]
         nxt: PageKey | None = None
-        if len(result) == limit:
-            nxt = (result[-1].name_key, result[-1].id)
+        if len(result) > limit:
+            last = result[limit - 1]
+            nxt = (0, last.name_key, last.id)
         return SearchPage(rows, nxt)
 
+    def _search(self, conn: Connection, plan: _Plan, short: list[str],
+                after: PageKey | None, limit: int) -> SearchPage:
+        """Walk the tiers from the `after` position until `limit + 1` rows are found."""
+        tier = 1 if after is None else _tier_of(_check_key(after, None))
+        want = limit + 1
+        found: list[tuple[PageKey, CustomerRow]] = []
+        while tier <= 3 and len(found) < want:
+            start = after if after is not None and _tier_of(after) == tier else None
+            found += self._tier(conn, plan, short, tier, start, want - len(found))
+            tier += 1
+        rows = [r for _k, r in found[:limit]]
+        nxt = found[limit - 1][0] if len(found) > limit else None
+        return SearchPage(rows, nxt)
+
+    def _tier(self, conn: Connection, plan: _Plan, short: list[str], tier: int,
+              after: PageKey | None, limit: int) -> list[tuple[PageKey, CustomerRow]]:
+        params: dict[str, object] = {"limit": limit}
+        extra = ""
+        for n, term in enumerate(short):
+            # Short terms beside long ones: a plain LIKE on the few candidate rows.
+            params[f"s{n}"] = "%" + term.replace("\\", "\\\\").replace("%", "\\%")\
+                .replace("_", "\\_") + "%"
+            extra += (f" AND (f.name || ' ' || f.company || ' ' || f.city || ' ' || f.tags"
+                      f" || ' ' || f.phones) LIKE :s{n} ESCAPE '\\'")
+        if plan.prefix is not None:
+            params["p"], params["pe"] = plan.prefix, plan.prefix + _MAX_CHAR
+        not_prefix = ("" if plan.prefix is None
+                      else " AND NOT (c.name_key >= :p AND c.name_key < :pe)")
+        if tier == 1:
+            if plan.prefix is None:
+                return []
+            where = "c.deleted_at IS NULL AND c.name_key >= :p AND c.name_key < :pe"
+            if after is not None:
+                _t, params["k"], params["i"] = _check_key(after, 1)
+                where += " AND (c.name_key, c.id) > (:k, :i)"
+            # No short-term filter needed: a name starting with the whole query contains
+            # every term of it.
+            sql = (f"SELECT {_DISPLAY} FROM customers c WHERE {where}"
+                   " ORDER BY c.name_key, c.id LIMIT :limit")
+            result = conn.execute(text(sql), params).all()
+            return [((1, r.name_key, r.id), _row(r)) for r in result]
+        params["m"] = plan.match_name if tier == 2 else (
+            f"{plan.match_any} NOT {plan.match_name}")
+        where = f"f.{plan.table} MATCH :m"
+        if after is not None:
+            _t, params["i"] = _check_key(after, tier)
+            where += " AND f.rowid > :i"
+        if plan.table != "customer_fts":
+            extra = ""
+        sql = (f"SELECT {_DISPLAY} FROM {plan.table} f CROSS JOIN customers c ON c.id = f.rowid"
+               f" WHERE {where}{not_prefix}{extra} ORDER BY f.rowid LIMIT :limit")
+        result = conn.execute(text(sql), params).all()
+        return [((tier, r.id), _row(r)) for r in result]
+
+    # ----------------------------------------------------------------- caller ID
     def caller_id(self, number: str) -> int | None:
-        rev = self._normalizer.lookup_key(number)
-        if len(rev) < 6:
-            return None
+        """The live customer whose number matches the presented caller ID, or None.
+
+        Tries the E.164 form first (matches +86…, 0086…, national 0… alike), then the digits
+        as presented without leading zeros (a stored number that ends in them). The range
+        scan returns an exact match first because it sorts before longer keys.
+        """
+        keys: list[str] = []
+        e164_key = self._normalizer.lookup_key(number)
+        if e164_key:
+            keys.append(e164_key)
+        raw = digits_of(number).lstrip("0")[::-1]
+        if raw and raw not in keys:
+            keys.append(raw)
         sql = text(
             "SELECT p.customer_id FROM phone_numbers p JOIN customers c ON c.id = p.customer_id"
             " WHERE p.rev_digits >= :r AND p.rev_digits < :r || ':'"
-            " AND p.deleted_at IS NULL AND c.deleted_at IS NULL LIMIT 1"
+            " AND p.deleted_at IS NULL AND c.deleted_at IS NULL"
+            " ORDER BY p.rev_digits, p.id LIMIT 1"
         )
         with self._db.engine.connect() as conn:
-            row = conn.execute(sql, {"r": rev}).first()
-        return int(row[0]) if row else None
+            for key in keys:
+                if len(key) < _MIN_CALLER_DIGITS:
+                    continue
+                row = conn.execute(sql, {"r": key}).first()
+                if row is not None:
+                    return int(row[0])
+        return None
 
     def count_hint(self, query: str) -> int | None:
+        """Counting matches would cost as much as the search itself at 1M rows: unknown."""
         return None
+
+
+def _row(r: object) -> CustomerRow:
+    return CustomerRow(r.id, r.name, r.company, r.city, r.phone or "",  # type: ignore[attr-defined]
+                       r.status, r.tags or "")  # type: ignore[attr-defined]
+
+
+def _tier_of(key: PageKey) -> int:
+    tier = key[0]
+    assert isinstance(tier, int)
+    return tier
+
+
+def _check_key(after: PageKey, tier: int | None) -> PageKey:
+    """Reject a page key that did not come from this module (clear error, not bad SQL)."""
+    ok = isinstance(after, tuple) and len(after) >= 2 and isinstance(after[0], int)
+    if ok and tier is not None:
+        ok = after[0] == tier and len(after) == (3 if tier in (0, 1) else 2)
+    if ok and tier is None:
+        ok = after[0] in (1, 2, 3)
+    if not ok:
+        raise ValueError(f"Not a page key from this search: {after!r}")
+    return after
+
+
+# --------------------------------------------------------------------- bulk loading
+def _search_triggers(conn: Connection) -> list[tuple[str, str]]:
+    rows = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?"
+        " ORDER BY name", (f"%{_TRIGGER_SUFFIX}%",)).all()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+_DOC_COLS = "name, company, city, tags, phones"
+
+
+def rebuild_index(conn: Connection, since_id: int = 0) -> None:
+    """Recompute name_key, the search documents and both FTS tables for ids > since_id.
+
+    Uses the views the triggers use, so a rebuilt row equals a trigger-maintained one.
+    """
+    started = time.perf_counter()
+    run = conn.exec_driver_sql
+    run("UPDATE customers SET name_key = lower(name)"
+        " WHERE id > ? AND name_key IS NOT lower(name)", (since_id,))
+    if since_id <= 0:
+        run("INSERT INTO customer_fts(customer_fts) VALUES ('delete-all')")
+        run("INSERT INTO customer_grams(customer_grams) VALUES ('delete-all')")
+    else:
+        run(f"INSERT INTO customer_fts(customer_fts, rowid, {_DOC_COLS})"
+            f" SELECT 'delete', id, {_DOC_COLS} FROM customer_search_docs WHERE id > ?",
+            (since_id,))
+        run("INSERT INTO customer_grams(customer_grams, rowid, gname, gother)"
+            " SELECT 'delete', id, gname, gother FROM customer_grams_doc WHERE id > ?",
+            (since_id,))
+    run("DELETE FROM customer_search_docs WHERE id > ?", (since_id,))
+    run(f"INSERT INTO customer_search_docs(id, {_DOC_COLS})"
+        f" SELECT id, {_DOC_COLS} FROM customer_search_doc WHERE id > ?", (since_id,))
+    if since_id <= 0:
+        run("INSERT INTO customer_fts(customer_fts) VALUES ('rebuild')")
+    else:
+        run(f"INSERT INTO customer_fts(rowid, {_DOC_COLS})"
+            f" SELECT id, {_DOC_COLS} FROM customer_search_docs WHERE id > ?", (since_id,))
+    run("INSERT INTO customer_grams(rowid, gname, gother)"
+        " SELECT id, gname, gother FROM customer_grams_doc WHERE id > ?", (since_id,))
+    # Merge the b-tree segments written by the bulk insert: fewer segments, faster MATCH.
+    run("INSERT INTO customer_fts(customer_fts) VALUES ('optimize')")
+    run("INSERT INTO customer_grams(customer_grams) VALUES ('optimize')")
+    log.info("search index rebuilt for customers after id %d in %.1f s", since_id,
+             time.perf_counter() - started)
+
+
+@contextmanager
+def bulk_load(db: Database) -> Iterator[Connection]:
+    """One transaction for inserting many NEW customers fast; the index is rebuilt after.
+
+    The search triggers cost ~10x per row, so they are dropped for the duration (their SQL
+    is read back from sqlite_master, so migration 0002 stays their only definition) and
+    re-created before commit. Only customers with ids above the current maximum are
+    indexed afterwards: use it to add customers with their phones/tags, not to edit
+    existing ones. DDL is transactional in SQLite, so a failure rolls everything back,
+    triggers included. Core statements bypass the ORM outbox hook on purpose: bulk rows
+    are local seed data or already on the server.
+    """
+    with db.engine.begin() as conn:
+        since = int(conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM customers")
+                    .scalar_one())
+        triggers = _search_triggers(conn)
+        if not triggers:
+            raise RuntimeError("The search triggers are missing: is the database migrated?")
+        for name, _sql in triggers:
+            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        yield conn
+        rebuild_index(conn, since)
+        for _name, sql in triggers:
+            conn.exec_driver_sql(sql)
