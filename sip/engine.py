@@ -1,0 +1,629 @@
+"""SipEngine: the real `PhoneBackend`, owning pjsua2 on the thread that created it.
+
+Why it is built this way (ARCHITECTURE.md §2–3):
+- `threadCnt=0, mainThreadOnly=True`, polled by `libHandleEvents(0)` from a 10 ms QTimer
+  on the GUI thread: every pjsua2 call happens on that one thread (a call from another
+  thread aborts the process); RTP runs on pjmedia's own thread, so a slow poll does not
+  starve audio.
+- Callbacks only record events; Qt signals are emitted after `libHandleEvents()` (or
+  `makeCall()`) returns, so a slot may safely call back into the engine, and `dial()`
+  returns the call id before any signal about that call is seen.
+- No sound device is compiled into the wheel: the null device runs the conference
+  clock; the agent's headset comes in through `sip.audio.bridge.AudioBridge` attached
+  at media-active; recording through `sip.recorder.StereoRecorder`.
+- Shutdown order: hang up and wait for DISCONNECTED → recorders/bridge off → drop calls →
+  account `shutdown()` → `gc.collect()` → `libDestroy()`. Anything pjsua2 still alive
+  after `libDestroy()` aborts the process.
+- pjsip never times out a ringing call and only notices a dead peer's silence if asked:
+  the engine watches each connected call's received packets and ends a call that has
+  been silent for `rtp_timeout_s` ("Connection lost").
+Only one Endpoint may exist per process; `start()` refuses a second one.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import logging
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pjsua2 as pj
+from PySide6.QtCore import QObject, QTimer
+
+from agent_desktop.phone import (
+    CallState,
+    MediaStats,
+    PhoneBackend,
+    PhoneError,
+    RecordingInfo,
+    RegState,
+    check_dtmf,
+)
+from sip.config import SipConfig
+from sip.pjobjects import PjAccount, PjCall, describe_pj_error, parse_remote
+from sip.registration import RegistrationPolicy, describe_registration
+
+if TYPE_CHECKING:
+    from sip.audio.bridge import AudioBridge
+
+log = logging.getLogger(__name__)
+
+_STATE_MAP = {
+    pj.PJSIP_INV_STATE_CALLING: CallState.CALLING,
+    pj.PJSIP_INV_STATE_EARLY: CallState.RINGING,
+    pj.PJSIP_INV_STATE_CONNECTING: CallState.CONNECTING,
+    pj.PJSIP_INV_STATE_CONFIRMED: CallState.CONNECTED,
+    pj.PJSIP_INV_STATE_DISCONNECTED: CallState.DISCONNECTED,
+}
+_TRANSPORT_TYPE = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP,
+                   "tls": pj.PJSIP_TRANSPORT_TLS}
+_live_endpoint = False  # one Endpoint per process: pjsua2 itself is a singleton
+
+
+class SipEngine(PhoneBackend):
+    """See the module docstring. Construct, `start()`, use, `stop()`."""
+
+    def __init__(self, config: SipConfig, *, bridge: AudioBridge | None = None,
+                 recorder_factory: Callable[[Path], Any] | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.config = config
+        self._bridge = bridge
+        self._recorder_factory = recorder_factory
+        self._ep: pj.Endpoint | None = None
+        self._acc: PjAccount | None = None
+        self._transport_id = -1
+        self._calls: dict[int, PjCall] = {}
+        self._dead: list[PjCall] = []
+        self._all_calls: weakref.WeakSet[PjCall] = weakref.WeakSet()
+        self._ids = itertools.count(1)
+        self._events: deque[Callable[[], None]] = deque()
+        self._stopping = False
+        self._reg = RegistrationPolicy(config.reg_backoff_s)
+        self._reg_state: tuple[RegState, int, str] = (RegState.UNREGISTERED, 0,
+                                                      "Not started")
+        self._poll = QTimer(self)
+        self._poll.setInterval(config.poll_interval_ms)
+        self._poll.timeout.connect(self._on_poll)
+        self._stats = QTimer(self)
+        self._stats.setInterval(config.stats_interval_ms)
+        self._stats.timeout.connect(self._on_stats)
+        self._retry = QTimer(self)
+        self._retry.setSingleShot(True)
+        self._retry.timeout.connect(self._retry_registration)
+        self.local_address = ""  # host:port of the SIP transport once started
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._ep is not None
+
+    def start(self) -> None:
+        """Create the endpoint, transport and account. Raises PhoneError with a sentence."""
+        global _live_endpoint
+        if self._ep is not None:
+            return
+        problems = self.config.problems()
+        if problems:
+            raise PhoneError(" ".join(problems))
+        if _live_endpoint:
+            raise PhoneError("Another SIP engine is already running in this process.")
+        ep = pj.Endpoint()
+        try:
+            ep.libCreate()
+            _live_endpoint = True
+            self._ep = ep
+            ep.libInit(self._ep_config())
+            self._create_transport(ep)
+            ep.libStart()
+            ep.audDevManager().setNullDev()
+            self._set_codecs(ep)
+            self._create_account()
+        except pj.Error as exc:
+            msg = f"The phone could not start: {describe_pj_error(exc)}."
+            log.error("%s", msg)
+            self._destroy()
+            raise PhoneError(msg) from exc
+        self._stopping = False
+        self._poll.start()
+        self._stats.start()
+        log.info("SIP engine started on %s (%s), registrar %r", self.local_address,
+                 self.config.transport, self.config.registrar)
+
+    def _ep_config(self) -> pj.EpConfig:
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.userAgent = self.config.user_agent
+        cfg.logConfig.consoleLevel = 0
+        cfg.logConfig.level = 4 if self.config.pj_log_file else 0
+        if self.config.pj_log_file:
+            cfg.logConfig.filename = self.config.pj_log_file
+        cfg.medConfig.noVad = True  # continuous RTP: silence is a real signal of a dead peer
+        cfg.medConfig.clockRate = 16000
+        return cfg
+
+    def _create_transport(self, ep: pj.Endpoint) -> None:
+        tc = pj.TransportConfig()
+        tc.port = self.config.local_port
+        if self.config.bind_address:
+            tc.boundAddress = self.config.bind_address
+        if self.config.transport == "tls":
+            tc.tlsConfig.CaListFile = self.config.ca_file
+            tc.tlsConfig.verifyServer = True
+            tc.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
+        self._transport_id = ep.transportCreate(_TRANSPORT_TYPE[self.config.transport], tc)
+        self.local_address = ep.transportGetInfo(self._transport_id).localName
+
+    def _set_codecs(self, ep: pj.Endpoint) -> None:
+        available: dict[str, list[str]] = {}
+        for ci in ep.codecEnum2():
+            available.setdefault(ci.codecId.split("/")[0].upper(), []).append(ci.codecId)
+        wanted = [c.upper() for c in self.config.codecs]
+        unknown = [c for c in wanted if c not in available]
+        if unknown:
+            self._post(lambda: self.error.emit(
+                f"Codec {', '.join(unknown)} is not available (available: "
+                f"{', '.join(sorted(available))}); it was left out."))
+        known = [c for c in wanted if c in available]
+        if not known:
+            known = ["PCMA", "PCMU"]
+        for name, ids in available.items():
+            for cid in ids:
+                prio = 255 - known.index(name) if name in known else 0
+                ep.codecSetPriority(cid, prio)
+
+    def _create_account(self) -> None:
+        c = self.config
+        acfg = pj.AccountConfig()
+        host = self.local_address
+        tparam = "" if c.transport == "udp" else f";transport={c.transport}"
+        if c.registrar:
+            acfg.idUri = f"sip:{c.username}@{c.registrar.split(':')[0]}"
+            if c.display_name:
+                acfg.idUri = f'"{c.display_name}" <{acfg.idUri}>'
+            acfg.regConfig.registrarUri = f"sip:{c.registrar}{tparam}"
+            acfg.regConfig.timeoutSec = c.reg_expires_s
+            acfg.regConfig.retryIntervalSec = 0  # our own backoff (sip.registration)
+            acfg.regConfig.registerOnAdd = True
+            acfg.sipConfig.proxies.append(f"sip:{c.registrar}{tparam};lr")
+            acfg.sipConfig.authCreds.append(
+                pj.AuthCredInfo("digest", "*", c.username, 0, c.password))
+        else:
+            acfg.idUri = f"sip:agent@{host}"
+        acfg.sipConfig.transportId = self._transport_id
+        acfg.mediaConfig.transportConfig.port = 0
+        if c.bind_address:
+            acfg.mediaConfig.transportConfig.boundAddress = c.bind_address
+        acc = PjAccount(self)
+        acc.create(acfg, True)
+        self._acc = acc
+        if c.registrar:
+            self._set_reg(RegState.REGISTERING, 0, f"Registering with {c.registrar}…")
+        else:
+            self._set_reg(RegState.DIRECT, 0, "Direct calls (no registrar)")
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Hang up everything and destroy pjsua2 in the order that never aborts."""
+        if self._ep is None:
+            return
+        self._stopping = True
+        self._poll.stop()
+        self._stats.stop()
+        self._retry.stop()
+        ep = self._ep
+        for call in list(self._calls.values()):
+            if not call.disconnected:
+                try:
+                    call.hangup(pj.CallOpParam(True))
+                except pj.Error as exc:
+                    log.info("hangup at shutdown: %s", describe_pj_error(exc))
+        deadline = time.monotonic() + timeout_s
+        while (any(not c.disconnected for c in self._calls.values())
+               and time.monotonic() < deadline):
+            ep.libHandleEvents(10)
+        for call in list(self._calls.values()):
+            self._teardown_media(call)  # even if DISCONNECTED never came
+            if not call.disconnected:
+                call.disconnected = True
+                self._post(self._emitter(call.app_id, CallState.DISCONNECTED, 0,
+                                         "The phone was shut down"))
+        self._drain()
+        self._destroy()
+        log.info("SIP engine stopped")
+
+    def _destroy(self) -> None:
+        global _live_endpoint
+        self._calls.clear()
+        self._dead.clear()
+        gc.collect()
+        # A call still referenced elsewhere (e.g. by a saved traceback) would run its C++
+        # destructor after libDestroy() and abort the process: leak it instead.
+        for survivor in list(self._all_calls):
+            survivor.thisown = False
+        self._all_calls.clear()
+        if self._acc is not None:
+            try:
+                self._acc.shutdown()
+            except pj.Error as exc:
+                log.warning("account shutdown: %s", describe_pj_error(exc))
+            self._acc = None
+        gc.collect()
+        if self._ep is not None:
+            try:
+                self._ep.libDestroy()
+            except pj.Error as exc:
+                log.error("libDestroy: %s", describe_pj_error(exc))
+            self._ep = None
+            _live_endpoint = False
+        gc.collect()
+
+    # -- event plumbing -------------------------------------------------------------------
+    def _emitter(self, cid: int, state: CallState, code: int,
+                 reason: str) -> Callable[[], None]:
+        return lambda: self.call_state_changed.emit(cid, str(state), code, reason)
+
+    def _post(self, fn: Callable[[], None]) -> None:
+        self._events.append(fn)
+
+    def _drain(self) -> None:
+        while self._events:
+            fn = self._events.popleft()
+            try:
+                fn()
+            except Exception:
+                log.exception("a phone event handler failed")
+
+    def _on_poll(self) -> None:
+        if self._ep is None:
+            return
+        try:
+            self._ep.libHandleEvents(0)
+        except pj.Error as exc:
+            log.error("libHandleEvents: %s", describe_pj_error(exc))
+        self._drain()
+        if self._dead:
+            self._dead.clear()  # deleted here, outside any callback of theirs
+
+    # -- registration ---------------------------------------------------------------------
+    @property
+    def registrar(self) -> str:
+        return self.config.registrar
+
+    def registration_state(self) -> tuple[RegState, int, str]:
+        return self._reg_state
+
+    def _set_reg(self, state: RegState, code: int, text: str) -> None:
+        self._reg_state = (state, code, text)
+        self._post(lambda: self.registration_changed.emit(str(state), code, text))
+
+    def on_reg_state(self, code: int, reason: str, expiration: int) -> None:
+        state, text = describe_registration(code, reason, expiration)
+        log.info("registration: %d %s (expires %d) -> %s", code, reason, expiration, text)
+        self._set_reg(state, code, text)
+        if state == RegState.REGISTERED:
+            self._reg.succeeded()
+        elif state == RegState.FAILED and not self._stopping:
+            delay = self._reg.next_delay()
+            self._post(lambda: self._retry.start(delay * 1000))
+
+    def _retry_registration(self) -> None:
+        if self._acc is None or self._stopping:
+            return
+        try:
+            self._acc.setRegistration(True)
+            self._set_reg(RegState.REGISTERING, 0,
+                          f"Registering with {self.config.registrar}…")
+        except pj.Error as exc:
+            log.warning("re-registration: %s", describe_pj_error(exc))
+            self._retry.start(self._reg.next_delay() * 1000)
+
+    # -- calls: requests ------------------------------------------------------------------
+    def _ready(self) -> None:
+        if self._ep is None or self._acc is None or self._stopping:
+            raise PhoneError("The phone is not running.")
+
+    def _call(self, call_id: int) -> PjCall:
+        self._ready()
+        call = self._calls.get(call_id)
+        if call is None or call.disconnected:
+            raise PhoneError("That call has already ended.")
+        return call
+
+    def _guard(self, what: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except pj.Error as exc:
+            msg = f"Could not {what}: {describe_pj_error(exc)}."
+            log.warning("%s", msg)
+            raise PhoneError(msg) from exc
+
+    def dial(self, uri: str) -> int:
+        self._ready()
+        assert self._acc is not None
+        call = PjCall(self._acc, self)
+        call.app_id = next(self._ids)
+        self._calls[call.app_id] = call
+        self._all_calls.add(call)
+        prm = pj.CallOpParam(True)
+        prm.opt.audioCount = 1
+        prm.opt.videoCount = 0
+        mark = len(self._events)
+        try:
+            call.makeCall(uri, prm)
+        except pj.Error as exc:
+            self._calls.pop(call.app_id, None)
+            while len(self._events) > mark:  # nothing about a call that never was
+                self._events.pop()
+            reason = describe_pj_error(exc)
+            log.warning("makeCall(%s) failed: %s", uri, reason)
+            if exc.status == pj.PJSIP_EINVALIDURI or "URI" in reason:
+                raise PhoneError(f"'{uri}' is not a valid SIP address.") from exc
+            raise PhoneError(f"The call could not be started: {reason}.") from exc
+        log.info("call %d: INVITE to %s", call.app_id, uri)
+        QTimer.singleShot(0, self, self._drain)
+        return call.app_id
+
+    def answer(self, call_id: int) -> None:
+        call = self._call(call_id)
+        prm = pj.CallOpParam(True)
+        prm.statusCode = 200
+        self._guard("answer", lambda: call.answer(prm))
+
+    def reject(self, call_id: int, code: int = 486) -> None:
+        call = self._call(call_id)
+        prm = pj.CallOpParam(True)
+        prm.statusCode = code
+        self._guard("reject the call", lambda: call.hangup(prm))
+
+    def hangup(self, call_id: int) -> None:
+        call = self._call(call_id)
+        self._guard("hang up", lambda: call.hangup(pj.CallOpParam(True)))
+
+    def hold(self, call_id: int) -> None:
+        self._request_hold(call_id, True)
+
+    def resume(self, call_id: int) -> None:
+        self._request_hold(call_id, False)
+
+    def _request_hold(self, call_id: int, on: bool) -> None:
+        """Hold/unhold by re-INVITE; `hold_changed` fires when the far end confirmed it.
+
+        Only one re-INVITE may be in flight: a request made meanwhile is remembered and
+        sent when the first completes (pjsua2 refuses it with EINVALIDOP otherwise)."""
+        call = self._call(call_id)
+        if not call.media_active:
+            raise PhoneError("The call is not connected yet.")
+        call.want_hold = on
+        if not call.hold_pending_since:
+            self._send_hold(call)
+
+    def _send_hold(self, call: PjCall) -> None:
+        if call.want_hold == call.held:
+            return
+        prm = pj.CallOpParam(True)
+        if call.want_hold:
+            self._guard("put the call on hold", lambda: call.setHold(prm))
+        else:
+            prm.opt.flag = pj.PJSUA_CALL_UNHOLD
+            self._guard("resume the call", lambda: call.reinvite(prm))
+        call.hold_pending_since = time.monotonic()
+
+    def set_mute(self, call_id: int, muted: bool) -> None:
+        call = self._call(call_id)
+        media = call.audio_media() if call.media_active else None
+        if media is None:
+            raise PhoneError("The call has no audio yet.")
+        self._guard("mute" if muted else "unmute",
+                    lambda: media.adjustTxLevel(0.0 if muted else 1.0))
+        call.muted = muted
+        self._post(lambda: self.mute_changed.emit(call_id, muted))
+        QTimer.singleShot(0, self, self._drain)
+
+    def send_dtmf(self, call_id: int, digits: str) -> None:
+        call = self._call(call_id)
+        keys = check_dtmf(digits)
+        self._guard("send keypad digits", lambda: call.dialDtmf(keys))
+
+    def transfer(self, call_id: int, uri: str) -> None:
+        call = self._call(call_id)
+        self._guard("transfer", lambda: call.xfer(uri, pj.CallOpParam(True)))
+        log.info("call %d: REFER to %s", call_id, uri)
+
+    # -- calls: callbacks (inside libHandleEvents / makeCall) -----------------------------
+    def on_incoming(self, call: PjCall) -> None:
+        call.app_id = next(self._ids)
+        self._calls[call.app_id] = call
+        self._all_calls.add(call)
+        info = call.getInfo()
+        name, number = parse_remote(info.remoteUri)
+        cid = call.app_id
+        if self._stopping:
+            prm = pj.CallOpParam(True)
+            prm.statusCode = 480
+            call.hangup(prm)
+            return
+        prm = pj.CallOpParam(True)
+        prm.statusCode = 180
+        call.answer(prm)
+        log.info("call %d: incoming from %s (%r)", cid, number, name)
+        self._post(lambda: self.incoming_call.emit(cid, number, name))
+
+    def on_call_state(self, call: PjCall) -> None:
+        info = call.getInfo()
+        state = _STATE_MAP.get(info.state)
+        if state is None or call.app_id == 0:
+            return
+        if state == CallState.RINGING and not call.outgoing:
+            return  # our own 180 for an incoming call: already announced
+        cid = call.app_id
+        code, reason = int(info.lastStatusCode), str(info.lastReason)
+        if state == CallState.DISCONNECTED:
+            if call.disconnected:
+                return
+            call.disconnected = True
+            self._teardown_media(call)
+            if call.fault_reason:
+                code, reason = 408, call.fault_reason
+            log.info("call %d: disconnected %d %s", cid, code, reason)
+            self._calls.pop(cid, None)
+            self._dead.append(call)
+        self._post(lambda: self.call_state_changed.emit(cid, str(state), code, reason))
+
+    def on_call_media(self, call: PjCall) -> None:
+        idx, status = call.audio_status()
+        if idx < 0:
+            return
+        held = status == pj.PJSUA_CALL_MEDIA_LOCAL_HOLD or (
+            status == pj.PJSUA_CALL_MEDIA_NONE and call.want_hold)
+        call.hold_pending_since = 0.0
+        if held != call.held:
+            call.held = held
+            call.last_rx_packets, call.rx_silent_s = -1, 0.0
+            cid = call.app_id
+            self._post(lambda: self.hold_changed.emit(cid, held))
+        if call.want_hold != call.held and not call.disconnected:
+            try:
+                self._send_hold(call)
+            except PhoneError as exc:
+                msg = str(exc)
+                self._post(lambda: self.error.emit(msg))
+        media = call.audio_media()
+        if media is None:
+            return
+        first = not call.media_active
+        call.media_active = True
+        if self._bridge is not None:
+            try:
+                self._bridge.attach(media)
+                call.bridged = True
+            except Exception as exc:
+                log.exception("audio bridge attach failed")
+                msg = f"No headset audio for this call: {exc}"
+                self._post(lambda: self.error.emit(msg))
+        if call.muted:
+            media.adjustTxLevel(0.0)
+        if first:
+            self._start_recording(call, media)
+
+    def on_transfer_status(self, call: PjCall, code: int, reason: str, final: bool) -> None:
+        log.info("call %d: transfer status %d %s (final %s)", call.app_id, code, reason, final)
+        if not final:
+            return
+        if 200 <= code < 300:
+            call.transferred = True
+            call.hangup(pj.CallOpParam(True))
+        else:
+            cid = call.app_id
+            self._post(lambda: self.error.emit(f"Transfer failed: {reason} ({code})."))
+            log.warning("call %d: transfer failed %d %s", cid, code, reason)
+
+    # -- media: recording, bridge, stats --------------------------------------------------
+    def _start_recording(self, call: PjCall, media: pj.AudioMedia) -> None:
+        rdir = self.config.recordings_dir
+        if rdir is None or self._recorder_factory is None or self._ep is None:
+            return
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = rdir / time.strftime("%Y-%m") / f"{stamp}-call{call.app_id}.wav"
+        left = (self._bridge.capture_media if self._bridge is not None else None) or \
+            self._ep.audDevManager().getCaptureDevMedia()
+        try:
+            rec = self._recorder_factory(path)
+            rec.start(left, media)
+        except Exception as exc:
+            log.exception("recording could not start for call %d", call.app_id)
+            msg = f"This call is not being recorded: {exc}"
+            self._post(lambda: self.error.emit(msg))
+            return
+        call.recorder = rec
+        cid = call.app_id
+        failed = getattr(rec, "failed", None)
+        if failed is not None:
+            failed.connect(self.error)
+        self._post(lambda: self.recording_started.emit(cid, str(path)))
+
+    def _teardown_media(self, call: PjCall) -> None:
+        rec, call.recorder = call.recorder, None
+        if rec is not None:
+            try:
+                res = rec.stop()  # type: ignore[attr-defined]
+                info = RecordingInfo(str(res.path), float(res.duration_s), int(res.size_bytes),
+                                     str(res.sha256), list(res.paused_spans))
+                cid = call.app_id
+                self._post(lambda: self.recording_finished.emit(cid, info))
+                if getattr(res, "error", None):
+                    err = str(res.error)
+                    self._post(lambda: self.error.emit(err))
+            except Exception:
+                log.exception("stopping the recorder of call %d failed", call.app_id)
+        if call.bridged and self._bridge is not None:
+            call.bridged = False
+            try:
+                self._bridge.detach()
+            except Exception:
+                log.exception("audio bridge detach failed")
+
+    def pause_recording(self, call_id: int, paused: bool) -> None:
+        """Pause/resume the call's recording (card numbers): silence keeps the timeline."""
+        call = self._call(call_id)
+        if call.recorder is None:
+            raise PhoneError("This call is not being recorded.")
+        if paused:
+            call.recorder.pause()  # type: ignore[attr-defined]
+        else:
+            call.recorder.resume()  # type: ignore[attr-defined]
+
+    def _on_stats(self) -> None:
+        step = self.config.stats_interval_ms / 1000.0
+        for call in list(self._calls.values()):
+            if call.disconnected or not call.media_active:
+                continue
+            if call.hold_pending_since and time.monotonic() - call.hold_pending_since > 10:
+                call.hold_pending_since = 0.0
+                call.want_hold = call.held
+                self.error.emit("The other side did not answer the hold/resume request.")
+            try:
+                stats = self._read_stats(call)
+            except pj.Error as exc:
+                log.debug("stats for call %d: %s", call.app_id, describe_pj_error(exc))
+                continue
+            if stats is None:
+                continue
+            cid = call.app_id
+            self.media_stats.emit(cid, stats)
+            if call.held:
+                continue
+            if stats.rx_packets == call.last_rx_packets:
+                call.rx_silent_s += step
+            else:
+                call.rx_silent_s = 0.0
+            call.last_rx_packets = stats.rx_packets
+            if call.rx_silent_s >= self.config.rtp_timeout_s:
+                call.fault_reason = (f"Connection lost: no audio from the other side for "
+                                     f"{self.config.rtp_timeout_s} s")
+                log.warning("call %d: %s; hanging up", cid, call.fault_reason)
+                try:
+                    call.hangup(pj.CallOpParam(True))
+                except pj.Error as exc:
+                    log.error("hangup after RTP timeout: %s", describe_pj_error(exc))
+
+    def _read_stats(self, call: PjCall) -> MediaStats | None:
+        idx = call.audio_index()
+        if idx < 0:
+            return None
+        si = call.getStreamInfo(idx)
+        st = call.getStreamStat(idx)
+        rx = st.rtcp.rxStat
+        pkt, loss = int(rx.pkt), int(rx.loss)
+        return MediaStats(
+            codec=str(si.codecName), clock_rate=int(si.codecClockRate),
+            rx_jitter_ms=rx.jitterUsec.mean / 1000.0,
+            rx_loss_percent=(100.0 * loss / (pkt + loss)) if pkt + loss else 0.0,
+            rx_packets=pkt, tx_packets=int(st.rtcp.txStat.pkt),
+            rtt_ms=st.rtcp.rttUsec.mean / 1000.0,
+        )

@@ -1,0 +1,25 @@
+"""Our simulated customer line as a peer (sip.simline in its own process)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tests.integration.rig.proc import Peer
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+class SimLine(Peer):
+    def __init__(self, ring_ms: int = 200, hangup_after_s: float = 1.5) -> None:
+        super().__init__("simline", [sys.executable, "-m", "sip.simline", "--port", "0",
+                                     "--ring-ms", str(ring_ms),
+                                     "--hangup-after-s", str(hangup_after_s)], cwd=REPO)
+        self.port = int(self.wait_line(r"^READY port=(\d+)", 15).group(1))
+
+    @property
+    def domain(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def uri(self, user: str) -> str:
+        return f"sip:{user}@{self.domain}"
