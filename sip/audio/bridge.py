@@ -7,7 +7,7 @@ audio between those rings and QtMultimedia on a dedicated TimeCritical QThread
 (`sip.audio.qt_io.AudioIO`). Why QtMultimedia rather than sounddevice: docs/decisions.md.
 
 Threads, and who may call what:
-    GUI/composition root: `AudioBridge(...)`, `start()`, `shutdown()`, device listing and
+    GUI/composition root (main thread): `AudioBridge(...)`, `start()`, `shutdown()`, device listing and
         selection.
     pjsua2 thread (the engine's): `attach(call_media)` when the call's media becomes
         active, `detach()` before the call is torn down (and before the recorder's
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pjsua2 as pj
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from sip.audio.devices import qt_inputs, qt_outputs
 from sip.audio.ports import SinkPort, SourcePort
@@ -51,13 +51,18 @@ class SettingsLike(Protocol):
 
 @dataclass(frozen=True)
 class BridgeConfig:
-    """Ring sizes in ms. The mic prebuffer covers PulseAudio's ~64 ms capture bursts; the
-    caps bound latency (drop oldest beyond them) so it can never creep."""
+    """Ring sizes in ms. PulseAudio delivers the microphone in 64 ms bursts, so the mic
+    ring needs room for a burst on top of its prebuffer; the headset side is pulled in
+    steady 16 ms periods and can be kept short. Beyond the cap the oldest audio is
+    dropped down to `*_keep_ms`, so latency can never creep (measured: a sink that
+    starts late otherwise leaves the ring full, +120 ms, for the whole call)."""
 
     mic_ring_ms: int = 160
     mic_prebuffer_ms: int = 40
-    speaker_ring_ms: int = 120
+    mic_keep_ms: int = 80
+    speaker_ring_ms: int = 80
     speaker_prebuffer_ms: int = 20
+    speaker_keep_ms: int = 40
 
 
 @dataclass(frozen=True)
@@ -99,12 +104,17 @@ class AudioBridge(QObject):
     def __init__(self, settings: SettingsLike, config: BridgeConfig | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
+        # Qt creates its media back end on first use and that must happen on the main
+        # thread: creating it from the audio thread while the GUI lists devices deadlocks
+        # (measured with Qt 6.12). So touch it here, in the composition root's thread.
+        qt_outputs()
         self._settings = settings
         cfg = config or BridgeConfig()
-        self.mic_ring = ByteRing(cfg.mic_ring_ms * BYTES_PER_MS,
-                                 cfg.mic_prebuffer_ms * BYTES_PER_MS)
-        self.speaker_ring = ByteRing(cfg.speaker_ring_ms * BYTES_PER_MS,
-                                     cfg.speaker_prebuffer_ms * BYTES_PER_MS)
+        ms = BYTES_PER_MS
+        self.mic_ring = ByteRing(cfg.mic_ring_ms * ms, cfg.mic_prebuffer_ms * ms,
+                                 cfg.mic_keep_ms * ms)
+        self.speaker_ring = ByteRing(cfg.speaker_ring_ms * ms, cfg.speaker_prebuffer_ms * ms,
+                                     cfg.speaker_keep_ms * ms)
         self._thread = QThread()
         self._thread.setObjectName("audio-bridge")
         self._io = AudioIO(self.mic_ring, self.speaker_ring)
@@ -114,10 +124,14 @@ class AudioBridge(QObject):
         self._input_requested.connect(self._io.select_input)
         self._output_requested.connect(self._io.select_output)
         self._setup_requested.connect(self._io.setup)
-        self._teardown_requested.connect(self._io.teardown)
+        # Blocking: the audio thread must have closed its streams and its pactl process
+        # before `shutdown()` quits the thread, or they are destroyed from the wrong one.
+        self._teardown_requested.connect(self._io.teardown,
+                                         Qt.ConnectionType.BlockingQueuedConnection)
         self._io.device_lost.connect(self._on_device_lost)
         self._io.device_changed.connect(self.device_changed)
         self._io.no_device.connect(self.no_device)
+        self._io.streams_ready.connect(self._on_streams_ready)
         self._mic_port: SourcePort | None = None
         self._spk_port: SinkPort | None = None
         self._call_media: pj.AudioMedia | None = None
@@ -125,6 +139,7 @@ class AudioBridge(QObject):
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self._emit_counters)
         self._started = False
+        self._prepared = False
 
     # -- lifetime (composition root) -------------------------------------------------
 
@@ -194,6 +209,16 @@ class AudioBridge(QObject):
         """The agent's microphone as conference-bridge media (the recorder's left side)."""
         return self._mic_port
 
+    def prepare(self) -> None:
+        """Open the microphone and headset streams now (any thread).
+
+        Opening a PulseAudio stream takes a few hundred ms; call this when a call starts
+        ringing or dialling so the agent hears the first words when it is answered.
+        `attach()` calls it when it was not called earlier."""
+        if not self._prepared:
+            self._prepared = True
+            self._open_requested.emit(self.input_device(), self.output_device())
+
     def attach(self, call_media: pj.AudioMedia) -> None:
         """Connect the headset to `call_media` (call on the pjsua2 thread at media-active).
 
@@ -211,7 +236,7 @@ class AudioBridge(QObject):
             mic.create()
             spk.create()
             self._mic_port, self._spk_port = mic, spk
-            self._open_requested.emit(self.input_device(), self.output_device())
+            self.prepare()
             QTimer.singleShot(0, self, self._timer.start)
         assert self._mic_port is not None and self._spk_port is not None
         self._mic_port.startTransmit(call_media)
@@ -221,11 +246,14 @@ class AudioBridge(QObject):
 
     def detach(self) -> BridgeStats:
         """Disconnect and destroy the ports (pjsua2 thread, before the call goes away);
-        returns and logs this call's counters."""
+        returns and logs this call's counters. Also closes streams opened by `prepare()`
+        for a call that never got media (busy, no answer)."""
+        if self._prepared:
+            self._prepared = False
+            self._close_requested.emit()
         if self._mic_port is None or self._spk_port is None:
             return BridgeStats()
         self._disconnect()
-        self._close_requested.emit()
         QTimer.singleShot(0, self, self._timer.stop)
         stats = self.stats()
         self._mic_port = None
@@ -256,6 +284,16 @@ class AudioBridge(QObject):
         except pj.Error as exc:
             log.warning("audio bridge: stopTransmit failed: %s", exc.info())
         self._call_media = None
+
+    @Slot()
+    def _on_streams_ready(self) -> None:
+        """Streams opened after media became active: what piled up meanwhile is stale,
+        and drops while nobody consumed are not the call's overruns."""
+        if self.attached:
+            self.mic_ring.clear()
+            self.speaker_ring.clear()
+            self.mic_ring.reset_counters()
+            self.speaker_ring.reset_counters()
 
     @Slot()
     def _emit_counters(self) -> None:

@@ -16,8 +16,9 @@ bound methods are connected.
 from __future__ import annotations
 
 import logging
+import time
 
-from PySide6.QtCore import QIODevice, QObject, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QIODevice, QObject, Signal, Slot
 from PySide6.QtMultimedia import QAudio, QAudioDevice, QAudioFormat, QAudioSink, QAudioSource
 
 from sip.audio.devices import DeviceWatcher, device_id, qt_inputs, qt_outputs
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 SOURCE_BUFFER_BYTES = 4096   # ≥ PulseAudio's 2048-byte chunk (see module doc)
 SINK_BUFFER_BYTES = 40 * BYTES_PER_MS
+STALL_S = 0.1          # a sink that did not pull for this long has stalled
+STARTUP_READS = 100    # ~1.6 s of 16 ms periods: the stream is still starting
 
 
 def pcm_format() -> QAudioFormat:
@@ -47,6 +50,8 @@ class RingReader(QIODevice):
     def __init__(self, ring: ByteRing, parent: QObject) -> None:
         super().__init__(parent)
         self._ring = ring
+        self._last_read = time.monotonic()
+        self._reads = 0
 
     def isSequential(self) -> bool:
         return True
@@ -56,6 +61,22 @@ class RingReader(QIODevice):
 
     def readData(self, maxlen: int) -> bytes:
         ring = self._ring
+        now = time.monotonic()
+        stalled = now - self._last_read > STALL_S
+        self._last_read = now
+        self._reads += 1
+        if stalled and self._reads > 1:
+            # The sink stopped pulling for a while (PulseAudio starting a stream can
+            # take 0.5–2 s; a suspended device resuming): whatever piled up is stale and
+            # would otherwise stay as latency for the rest of the call. Drops during
+            # the stream's start-up are not the call's overruns.
+            dropped = ring.trim_to(ring.prebuffer)
+            log.debug("headset sink resumed after a stall; %d stale bytes dropped", dropped)
+        if self._reads == STARTUP_READS:
+            # While a stream starts, the sound server pulls faster than real time to fill
+            # its own buffer (silence is handed out) and may stall: neither is a glitch
+            # in the call's audio, so the headset counters start from here.
+            ring.reset_counters()
         avail = len(ring) & ~1
         if ring.primed and avail > 0:
             return ring.read(min(maxlen, avail) & ~1)
@@ -92,6 +113,7 @@ class AudioIO(QObject):
     device_lost = Signal(str)
     device_changed = Signal(str)
     no_device = Signal(str)
+    streams_ready = Signal()
 
     def __init__(self, mic_ring: ByteRing, speaker_ring: ByteRing) -> None:
         super().__init__()
@@ -119,16 +141,28 @@ class AudioIO(QObject):
 
     @Slot()
     def teardown(self) -> None:
+        """Close everything this thread owns, then hand this object back to the main
+        thread so that Python can destroy it there once the audio thread is gone."""
         self.close_streams()
         if self._watcher is not None:
             self._watcher.stop()
+            self._watcher.setParent(None)
+            self._watcher.deleteLater()
             self._watcher = None
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        app = QCoreApplication.instance()
+        if app is not None:
+            self.moveToThread(app.thread())
 
     @Slot(str, str)
     def open_streams(self, input_name: str, output_name: str) -> None:
         self._want_in, self._want_out = input_name, output_name
+        if self._source is not None or self._sink is not None:
+            self.streams_ready.emit()
+            return
         self._open_input()
         self._open_output()
+        self.streams_ready.emit()
         missing = [what for what, ok in (("microphone", self.has_input),
                                          ("headset or speaker", self.has_output)) if not ok]
         if missing:
@@ -223,8 +257,13 @@ class AudioIO(QObject):
 
     @Slot(QAudio.State)
     def _on_sink_state(self, state: QAudio.State) -> None:
-        if self._sink is not None and self._sink.error() != QAudio.Error.NoError:
-            log.warning("headset stream state %s, error %s", state, self._sink.error())
+        if self._sink is None:
+            return
+        err = self._sink.error()
+        if err.name != "NoError":
+            log.warning("headset stream %s: %s", state.name, err.name)
+        else:
+            log.debug("headset stream %s", state.name)
 
     # -- hot-plug ----------------------------------------------------------------------
 

@@ -26,18 +26,27 @@ class ByteRing:
     they are safe to call from pjmedia's clock thread callbacks.
     """
 
-    def __init__(self, capacity: int, prebuffer: int = 0) -> None:
+    def __init__(self, capacity: int, prebuffer: int = 0, keep: int | None = None) -> None:
         """`prebuffer` bytes must accumulate before reads return audio (a tiny jitter
         buffer): the OS delivers audio in bursts (PulseAudio: ~64 ms chunks), so reading
         20 ms frames from an almost empty ring would chop every burst. Until primed, and
         again after every underrun, reads return silence without counting an underrun.
+
+        `keep` (default: half the capacity) is how much of the newest audio survives an
+        overflow. Dropping only the excess would leave the ring at capacity, every
+        following write would overflow again and the latency would stay at its maximum;
+        dropping down to `keep` costs one audible skip and restores a low latency.
         """
         if capacity <= 0:
             raise ValueError(f"ring capacity must be a positive number of bytes, got {capacity}")
         if not 0 <= prebuffer <= capacity:
             raise ValueError(f"prebuffer must be between 0 and capacity ({capacity}), "
                              f"got {prebuffer}")
+        keep = capacity // 2 if keep is None else keep
+        if not 0 <= keep <= capacity:
+            raise ValueError(f"keep must be between 0 and capacity ({capacity}), got {keep}")
         self._capacity = capacity
+        self._keep = max(keep, prebuffer) & ~1
         self._prebuffer = prebuffer
         self._primed = prebuffer == 0
         self._buf = bytearray()
@@ -54,6 +63,10 @@ class ByteRing:
             return len(self._buf)
 
     @property
+    def prebuffer(self) -> int:
+        return self._prebuffer
+
+    @property
     def primed(self) -> bool:
         """False while the prebuffer is filling (reads return uncounted silence)."""
         return self._primed
@@ -67,16 +80,16 @@ class ByteRing:
         return self._overruns
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Append `data`; if that exceeds capacity, drop the oldest bytes.
+        """Append `data`; if that exceeds capacity, drop the oldest bytes down to `keep`.
 
         Returns the number of bytes dropped (0 normally). Dropping keeps an even byte
         count so 16-bit samples never get split.
         """
         with self._lock:
             self._buf += data
-            excess = len(self._buf) - self._capacity
-            if excess <= 0:
+            if len(self._buf) <= self._capacity:
                 return 0
+            excess = len(self._buf) - self._keep
             excess += excess & 1
             del self._buf[:excess]
             self._overruns += 1
@@ -107,6 +120,18 @@ class ByteRing:
             out = bytes(self._buf[:n])
             del self._buf[:n]
             return out
+
+    def trim_to(self, keep: int) -> int:
+        """Drop the oldest bytes beyond `keep` without counting an overrun; returns how
+        many were dropped. Used when a consumer (re)starts, so audio that piled up while
+        nobody was listening does not become permanent latency."""
+        with self._lock:
+            excess = len(self._buf) - keep
+            if excess <= 0:
+                return 0
+            excess += excess & 1
+            del self._buf[:excess]
+            return excess
 
     def clear(self) -> None:
         """Discard buffered audio (stale audio must not reach a newly active call)."""
