@@ -349,6 +349,10 @@ def bulk_load(db: Database) -> Iterator[Connection]:
     are local seed data or already on the server.
     """
     with db.engine.begin() as conn:
+        # Python's sqlite3 (legacy transaction mode) runs DDL such as DROP TRIGGER outside
+        # any transaction unless one is open: begin explicitly so that a failure restores
+        # the triggers. IMMEDIATE takes the write lock now rather than failing halfway.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
         since = int(conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM customers")
                     .scalar_one())
         triggers = _search_triggers(conn)

@@ -14,7 +14,9 @@ Why it looks like this (see docs/decisions.md, "Customer search"):
 - `customer_grams` (FTS5, unicode61, prefix index of 1 character) holds the character
   bigrams of the same fields, because trigram cannot match 1-2 character queries ("王",
   "小明", "北京"). A 2-character query is one token lookup, a 1-character query one prefix
-  index lookup: no table scan at 1M rows.
+  index lookup: no table scan at 1M rows. Bigrams cover the first 24 characters of the
+  name and the first 28 of "city tags company" (names and Chinese fields are short; longer
+  text is still found by queries of 3+ characters).
   It is contentless (`content=''`): only rowids are ever read from it.
 - The documents are computed by two views, so the triggers (per-row edits) and the bulk
   rebuild (agent_desktop.search.bulk_load) share one definition and cannot drift apart.
@@ -58,7 +60,7 @@ FROM customers c WHERE c.deleted_at IS NULL
 
 GRAMS_DOC_VIEW = f"""
 CREATE VIEW customer_grams_doc AS
-SELECT id, {_grams('name', 12)} AS gname,
+SELECT id, {_grams('name', 24)} AS gname,
   {_grams("city || ' ' || tags || ' ' || company", 28)} AS gother
 FROM customer_search_docs
 """
@@ -122,7 +124,7 @@ def upgrade() -> None:
                "name, company, city, tags, phones, tokenize='trigram',"
                " content='customer_search_docs', content_rowid='id')")
     op.execute("CREATE VIRTUAL TABLE customer_grams USING fts5("
-               "gname, gother, tokenize='unicode61', prefix='1', detail='column', content='')")
+               "gname, gother, tokenize='unicode61 remove_diacritics 0', prefix='1', detail='column', content='')")
     op.execute(SEARCH_DOC_VIEW)
     op.execute(GRAMS_DOC_VIEW)
     # Index whatever an earlier version already stored.
