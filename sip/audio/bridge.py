@@ -7,8 +7,8 @@ audio between those rings and QtMultimedia on a dedicated TimeCritical QThread
 (`sip.audio.qt_io.AudioIO`). Why QtMultimedia rather than sounddevice: docs/decisions.md.
 
 Threads, and who may call what:
-    GUI/composition root (main thread): `AudioBridge(...)`, `start()`, `shutdown()`, device listing and
-        selection.
+    GUI/composition root (main thread): `AudioBridge(...)`, `start()`, `shutdown()`,
+        device listing and selection.
     pjsua2 thread (the engine's): `attach(call_media)` when the call's media becomes
         active, `detach()` before the call is torn down (and before the recorder's
         sources go away). `capture_media` is the agent's side for the recorder.
