@@ -362,7 +362,7 @@ class SipEngine(PhoneBackend):
                 self._events.pop()
             reason = describe_pj_error(exc)
             log.warning("makeCall(%s) failed: %s", uri, reason)
-            if exc.status == pj.PJSIP_EINVALIDURI or "URI" in reason:
+            if "URI" in reason:  # PJSIP_EINVALIDURI / EINVALIDREQURI (171042)
                 raise PhoneError(f"'{uri}' is not a valid SIP address.") from exc
             raise PhoneError(f"The call could not be started: {reason}.") from exc
         log.info("call %d: INVITE to %s", call.app_id, uri)
