@@ -72,7 +72,22 @@ class AppContext:
     search: CustomerSearch
     customers: CustomerService
     window: MainWindow
+    log_handler: logging.Handler | None = None
     keep: list[Any] = field(default_factory=list)  # translators, hooks: keep references
+
+    def close(self) -> None:
+        """Release what the process would release at exit (tests build several apps)."""
+        self.window.close()
+        self.window.deleteLater()
+        self.db.close()
+        from PySide6.QtCore import QCoreApplication, QTranslator
+
+        for obj in self.keep:
+            if isinstance(obj, QTranslator):
+                QCoreApplication.removeTranslator(obj)
+        if self.log_handler is not None:
+            logging.getLogger().removeHandler(self.log_handler)
+            self.log_handler.close()
 
 
 def show_fatal(text: str) -> None:
@@ -127,7 +142,7 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     """Construct and wire everything; an int is an exit code (start-up refused)."""
     paths = AppPaths.from_root(args.data_dir)
     paths.ensure()
-    configure_logging(paths.log_file)
+    handler = configure_logging(paths.log_file)
     log.info("starting; data in %s", paths.data_dir)
     settings = Settings.load(paths.settings_file)
     app = _qapp(argv or [sys.argv[0]])
@@ -144,6 +159,8 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     except StoreError as exc:
         log.error("database refused: %s", exc)
         show_fatal(str(exc))
+        logging.getLogger().removeHandler(handler)
+        handler.close()
         return EXIT_STORE_ERROR
 
     from agent_desktop.customers import CustomerService
@@ -169,7 +186,7 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     today = TodayView(TodayModel(customers))
     window = MainWindow(customers, list_panel, detail, today, UiState(paths.ui_state_file))
     ctx = AppContext(paths, settings, credentials, db, search, customers, window,
-                     keep=list(translators))
+                     log_handler=handler, keep=list(translators))
     window.settings_requested.connect(lambda: _open_settings(ctx))
 
     # -- softphone (sip/, ui/softphone_*, ui/call_*) --------------------------------------
@@ -241,5 +258,5 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         return int(app.exec())
     finally:
-        ctx.db.close()
         log.info("stopped")
+        ctx.close()

@@ -58,6 +58,7 @@ class CustomerListModel(QAbstractTableModel):
         self._exhausted = True
         self._query = ""
         self._row_of: dict[int, int] = {}
+        self._fetching = False
 
     # -- loading -----------------------------------------------------------------------
 
@@ -92,11 +93,18 @@ class CustomerListModel(QAbstractTableModel):
         return page.rows
 
     def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and not self._exhausted
+        return not parent.isValid() and not self._exhausted and not self._fetching
 
     def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
-        if parent.isValid() or self._exhausted:
+        if parent.isValid() or self._exhausted or self._fetching:
             return
+        self._fetching = True  # views and testers may re-enter from rowsAboutToBeInserted
+        try:
+            self._fetch_next()
+        finally:
+            self._fetching = False
+
+    def _fetch_next(self) -> None:
         try:
             page = self._source.page(self._query, self._next, self._page_size)
         except Exception as exc:

@@ -115,8 +115,8 @@ class MainWindow(QMainWindow):
         self.customer_menu = customer_menu
 
         view = bar.addMenu(self.tr("&View"))
-        view.addAction(self._action(self.tr("Find customer"), QKeySequence.StandardKey.Find,
-                                    self.show_search))
+        # Ctrl+F itself belongs to the list panel's shortcut (two owners = ambiguous = none).
+        view.addAction(self._action(self.tr("Find customer (Ctrl+F)"), None, self.show_search))
         view.addAction(self._action(self.tr("&Customers"), "Ctrl+1",
                                     lambda: self.tabs.setCurrentIndex(0)))
         view.addAction(self._action(self.tr("&Today's follow-ups"), "Ctrl+2",
