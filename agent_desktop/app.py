@@ -90,6 +90,12 @@ class AppContext:
             self.log_handler.close()
 
 
+def _tr(text: str) -> str:
+    from PySide6.QtCore import QCoreApplication
+
+    return QCoreApplication.translate("App", text)
+
+
 def show_fatal(text: str) -> None:
     """A plain, blocking message for errors that stop the app before its window exists."""
     from PySide6.QtWidgets import QMessageBox
@@ -225,7 +231,7 @@ def _wire_import_export(ctx: AppContext) -> None:
     w = ctx.window
     for action in (w.action_import, w.action_export):
         action.setEnabled(False)
-        action.setToolTip(w.tr("Not available in this build yet"))
+        action.setToolTip(_tr("Not available in this build yet"))
 
 
 def _open_settings(ctx: AppContext) -> None:
@@ -239,8 +245,8 @@ def _open_settings(ctx: AppContext) -> None:
 def _show_settings_warnings(parent: Any, warnings: list[str]) -> None:
     from PySide6.QtWidgets import QMessageBox
 
-    box = QMessageBox(QMessageBox.Icon.Warning, parent.tr("Settings"),
-                      parent.tr("Some settings could not be used:") + "\n\n" +
+    box = QMessageBox(QMessageBox.Icon.Warning, _tr("Settings"),
+                      _tr("Some settings could not be used:") + "\n\n" +
                       "\n".join(warnings), QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("settingsWarnings")
     box.open()

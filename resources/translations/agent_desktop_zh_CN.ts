@@ -1,0 +1,1015 @@
+<?xml version='1.0' encoding='utf-8'?>
+<TS version="2.1" language="zh_CN">
+<context>
+    <name>AgentStatsWidget</name>
+    <message>
+        <source>Calls %1</source>
+        <translation>通话 %1</translation>
+    </message>
+    <message>
+        <source>Connected %1</source>
+        <translation>接通 %1</translation>
+    </message>
+    <message>
+        <source>Talk %1</source>
+        <translation>通话时长 %1</translation>
+    </message>
+    <message>
+        <source>Today</source>
+        <translation>今天</translation>
+    </message>
+    <message>
+        <source>Outgoing: %1</source>
+        <translation>呼出：%1</translation>
+    </message>
+    <message>
+        <source>Connect rate: %1%</source>
+        <translation>接通率：%1%</translation>
+    </message>
+</context>
+<context>
+    <name>ConflictsModel</name>
+    <message>
+        <source>Record</source>
+        <translation>记录</translation>
+    </message>
+    <message>
+        <source>Field</source>
+        <translation>字段</translation>
+    </message>
+    <message>
+        <source>Lost value</source>
+        <translation>被覆盖的值</translation>
+    </message>
+    <message>
+        <source>Current value / reason</source>
+        <translation>当前值 / 原因</translation>
+    </message>
+    <message>
+        <source>When</source>
+        <translation>时间</translation>
+    </message>
+    <message>
+        <source>(whole change)</source>
+        <translation>（整条变更）</translation>
+    </message>
+</context>
+<context>
+    <name>ConflictsView</name>
+    <message>
+        <source>Sync conflicts</source>
+        <translation>同步冲突</translation>
+    </message>
+    <message>
+        <source>No sync conflicts.</source>
+        <translation>没有同步冲突。</translation>
+    </message>
+    <message>
+        <source>Put the lost value back</source>
+        <translation>恢复被覆盖的值</translation>
+    </message>
+    <message>
+        <source>Dismiss</source>
+        <translation>忽略</translation>
+    </message>
+    <message>
+        <source>Could not load conflicts: %1</source>
+        <translation>无法加载冲突：%1</translation>
+    </message>
+</context>
+<context>
+    <name>CustomerDialog</name>
+    <message>
+        <source>New customer</source>
+        <translation>新建客户</translation>
+    </message>
+    <message>
+        <source>Edit customer</source>
+        <translation>编辑客户</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>姓名</translation>
+    </message>
+    <message>
+        <source>Company</source>
+        <translation>公司</translation>
+    </message>
+    <message>
+        <source>City</source>
+        <translation>城市</translation>
+    </message>
+    <message>
+        <source>Country (2 letters)</source>
+        <translation>国家（两位字母代码）</translation>
+    </message>
+    <message>
+        <source>E-mail</source>
+        <translation>电子邮件</translation>
+    </message>
+    <message>
+        <source>Owner</source>
+        <translation>负责人</translation>
+    </message>
+    <message>
+        <source>Optional, e.g. +86 138 0013 8000</source>
+        <translation>可选，例如 +86 138 0013 8000</translation>
+    </message>
+    <message>
+        <source>Phone</source>
+        <translation>电话</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Stage</source>
+        <translation>阶段</translation>
+    </message>
+    <message>
+        <source>Do not call</source>
+        <translation>请勿致电</translation>
+    </message>
+</context>
+<context>
+    <name>CustomerListModel</name>
+    <message>
+        <source>Could not read customers: %1</source>
+        <translation>无法读取客户：%1</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>姓名</translation>
+    </message>
+    <message>
+        <source>Company</source>
+        <translation>公司</translation>
+    </message>
+    <message>
+        <source>City</source>
+        <translation>城市</translation>
+    </message>
+    <message>
+        <source>Phone</source>
+        <translation>电话</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Tags</source>
+        <translation>标签</translation>
+    </message>
+</context>
+<context>
+    <name>CustomerListPanel</name>
+    <message>
+        <source>Search name, company, city, tag or phone digits  (Ctrl+F)</source>
+        <translation>搜索姓名、公司、城市、标签或电话号码  (Ctrl+F)</translation>
+    </message>
+    <message>
+        <source>No customer matches “%1”.
+Check the spelling, try fewer letters or a few digits of the phone number, or press Esc to clear the search.</source>
+        <translation>没有与“%1”匹配的客户。
+请检查拼写，少输入几个字，或输入电话号码中的几位数字；按 Esc 清除搜索。</translation>
+    </message>
+    <message>
+        <source>No customers yet.
+Use File → New customer… or File → Import… to add some.</source>
+        <translation>还没有客户。
+请使用“文件 → 新建客户…”或“文件 → 导入…”添加客户。</translation>
+    </message>
+</context>
+<context>
+    <name>DetailPane</name>
+    <message>
+        <source>Select a customer on the left to see their details.
+Ctrl+F searches, the arrow keys move, Enter opens.</source>
+        <translation>在左侧选择一位客户以查看详细信息。
+Ctrl+F 搜索，方向键移动，回车打开。</translation>
+    </message>
+    <message>
+        <source>Tags</source>
+        <translation>标签</translation>
+    </message>
+    <message>
+        <source>Details</source>
+        <translation>详细信息</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>姓名</translation>
+    </message>
+    <message>
+        <source>Company</source>
+        <translation>公司</translation>
+    </message>
+    <message>
+        <source>City</source>
+        <translation>城市</translation>
+    </message>
+    <message>
+        <source>Country</source>
+        <translation>国家</translation>
+    </message>
+    <message>
+        <source>E-mail</source>
+        <translation>电子邮件</translation>
+    </message>
+    <message>
+        <source>Owner</source>
+        <translation>负责人</translation>
+    </message>
+    <message>
+        <source>Do not call this customer</source>
+        <translation>请勿致电此客户</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Stage</source>
+        <translation>阶段</translation>
+    </message>
+    <message>
+        <source>Revert</source>
+        <translation>还原</translation>
+    </message>
+    <message>
+        <source>Save</source>
+        <translation>保存</translation>
+    </message>
+    <message>
+        <source>Save the changed fields (Ctrl+S)</source>
+        <translation>保存已修改的字段 (Ctrl+S)</translation>
+    </message>
+    <message>
+        <source>Phone numbers</source>
+        <translation>电话号码</translation>
+    </message>
+    <message>
+        <source>Add phone…</source>
+        <translation>添加电话…</translation>
+    </message>
+    <message>
+        <source>Edit…</source>
+        <translation>编辑…</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>Follow-ups</source>
+        <translation>跟进</translation>
+    </message>
+    <message>
+        <source>Follow-up, e.g. Send the price list</source>
+        <translation>跟进事项，例如：发送报价单</translation>
+    </message>
+    <message>
+        <source>Schedule</source>
+        <translation>安排</translation>
+    </message>
+    <message>
+        <source>Notes</source>
+        <translation>备注</translation>
+    </message>
+    <message>
+        <source>Write a note…</source>
+        <translation>写备注…</translation>
+    </message>
+    <message>
+        <source>Add note</source>
+        <translation>添加备注</translation>
+    </message>
+    <message>
+        <source>Calls</source>
+        <translation>通话</translation>
+    </message>
+    <message>
+        <source>No calls yet.</source>
+        <translation>还没有通话记录。</translation>
+    </message>
+    <message>
+        <source>Outgoing</source>
+        <translation>呼出</translation>
+    </message>
+    <message>
+        <source>Incoming</source>
+        <translation>呼入</translation>
+    </message>
+    <message>
+        <source>This number may not be dialable: %1</source>
+        <translation>此号码可能无法拨打：%1</translation>
+    </message>
+    <message>
+        <source>No phone number — use Add phone…</source>
+        <translation>没有电话号码 — 请使用“添加电话…”</translation>
+    </message>
+    <message>
+        <source>Tick when done</source>
+        <translation>完成后勾选</translation>
+    </message>
+    <message>
+        <source>No follow-ups scheduled.</source>
+        <translation>没有安排跟进。</translation>
+    </message>
+    <message>
+        <source>Saved %1</source>
+        <translation>已保存 %1</translation>
+    </message>
+    <message>
+        <source>Tag added</source>
+        <translation>已添加标签</translation>
+    </message>
+    <message>
+        <source>Tag removed</source>
+        <translation>已删除标签</translation>
+    </message>
+    <message>
+        <source>Note added</source>
+        <translation>已添加备注</translation>
+    </message>
+    <message>
+        <source>Follow-up scheduled</source>
+        <translation>已安排跟进</translation>
+    </message>
+    <message>
+        <source>Follow-up done</source>
+        <translation>跟进已完成</translation>
+    </message>
+    <message>
+        <source>Phone added</source>
+        <translation>已添加电话</translation>
+    </message>
+    <message>
+        <source>Phone saved</source>
+        <translation>已保存电话</translation>
+    </message>
+    <message>
+        <source>Phone removed</source>
+        <translation>已删除电话</translation>
+    </message>
+</context>
+<context>
+    <name>Dialer</name>
+    <message>
+        <source>Waiting</source>
+        <translation>等待中</translation>
+    </message>
+    <message>
+        <source>Now</source>
+        <translation>现在</translation>
+    </message>
+    <message>
+        <source>Retry later</source>
+        <translation>稍后重试</translation>
+    </message>
+    <message>
+        <source>Outside hours</source>
+        <translation>非呼叫时段</translation>
+    </message>
+    <message>
+        <source>Done</source>
+        <translation>完成</translation>
+    </message>
+    <message>
+        <source>Skipped</source>
+        <translation>已跳过</translation>
+    </message>
+</context>
+<context>
+    <name>DialerPanel</name>
+    <message>
+        <source>Preview (countdown)</source>
+        <translation>预览（倒计时）</translation>
+    </message>
+    <message>
+        <source>Power (dial after wrap-up)</source>
+        <translation>自动（话后处理完成后拨号）</translation>
+    </message>
+    <message>
+        <source>&amp;Use current list</source>
+        <translation>使用当前列表(&amp;U)</translation>
+    </message>
+    <message>
+        <source>S&amp;tart</source>
+        <translation>开始(&amp;T)</translation>
+    </message>
+    <message>
+        <source>&amp;Pause</source>
+        <translation>暂停(&amp;P)</translation>
+    </message>
+    <message>
+        <source>S&amp;kip</source>
+        <translation>跳过(&amp;K)</translation>
+    </message>
+    <message>
+        <source>Call &amp;now</source>
+        <translation>立即呼叫(&amp;N)</translation>
+    </message>
+    <message>
+        <source>%v of %m done</source>
+        <translation>已完成 %v / %m</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n customers in the call list.</source>
+        <translation>
+            <numerusform>呼叫列表中有 %n 位客户。</numerusform></translation>
+    </message>
+    <message>
+        <source>&amp;Resume</source>
+        <translation>继续(&amp;R)</translation>
+    </message>
+    <message>
+        <source>Calling…</source>
+        <translation>正在呼叫…</translation>
+    </message>
+    <message>
+        <source>Wrap up the call to continue.</source>
+        <translation>请完成话后处理后继续。</translation>
+    </message>
+    <message>
+        <source>Paused.</source>
+        <translation>已暂停。</translation>
+    </message>
+    <message>
+        <source>Waiting for the next retry.</source>
+        <translation>等待下一次重试。</translation>
+    </message>
+    <message>
+        <source>No customer up next</source>
+        <translation>没有待呼叫的客户</translation>
+    </message>
+    <message>
+        <source>attempt %1</source>
+        <translation>第 %1 次尝试</translation>
+    </message>
+    <message>
+        <source>Calling in %1 s — Skip or Call now</source>
+        <translation>%1 秒后呼叫 — 跳过或立即呼叫</translation>
+    </message>
+    <message>
+        <source>%1 done, %2 left</source>
+        <translation>已完成 %1，剩余 %2</translation>
+    </message>
+</context>
+<context>
+    <name>DispositionModel</name>
+    <message>
+        <source>Press %1</source>
+        <translation>按 %1</translation>
+    </message>
+</context>
+<context>
+    <name>FollowupReminder</name>
+    <message>
+        <source>Follow-ups</source>
+        <translation>跟进</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n follow-up(s) overdue.</source>
+        <translation>
+            <numerusform>%n 个跟进已逾期。</numerusform></translation>
+    </message>
+    <message>
+        <source>Call %1 now: %2</source>
+        <translation>现在致电 %1：%2</translation>
+    </message>
+    <message>
+        <source>(+%1 more)</source>
+        <translation>（还有 %1 个）</translation>
+    </message>
+    <message>
+        <source>Follow-up due</source>
+        <translation>跟进到期</translation>
+    </message>
+</context>
+<context>
+    <name>IncomingCallBanner</name>
+    <message>
+        <source>Answer</source>
+        <translation>接听</translation>
+    </message>
+    <message>
+        <source>Reject</source>
+        <translation>拒接</translation>
+    </message>
+    <message>
+        <source>Incoming call: %1</source>
+        <translation>来电：%1</translation>
+    </message>
+    <message>
+        <source>Open customer</source>
+        <translation>打开客户</translation>
+    </message>
+    <message>
+        <source>New customer…</source>
+        <translation>新建客户…</translation>
+    </message>
+</context>
+<context>
+    <name>Labels</name>
+    <message>
+        <source>New</source>
+        <translation>新客户</translation>
+    </message>
+    <message>
+        <source>Contacted</source>
+        <translation>已联系</translation>
+    </message>
+    <message>
+        <source>Call back</source>
+        <translation>回电</translation>
+    </message>
+    <message>
+        <source>Interested</source>
+        <translation>有意向</translation>
+    </message>
+    <message>
+        <source>Customer</source>
+        <translation>客户</translation>
+    </message>
+    <message>
+        <source>Not interested</source>
+        <translation>无意向</translation>
+    </message>
+    <message>
+        <source>Do not call</source>
+        <translation>请勿致电</translation>
+    </message>
+    <message>
+        <source>Lead</source>
+        <translation>线索</translation>
+    </message>
+    <message>
+        <source>Qualified</source>
+        <translation>已确认</translation>
+    </message>
+    <message>
+        <source>Proposal</source>
+        <translation>方案</translation>
+    </message>
+    <message>
+        <source>Negotiation</source>
+        <translation>谈判</translation>
+    </message>
+    <message>
+        <source>Won</source>
+        <translation>成交</translation>
+    </message>
+    <message>
+        <source>Lost</source>
+        <translation>丢单</translation>
+    </message>
+    <message>
+        <source>Mobile</source>
+        <translation>手机</translation>
+    </message>
+    <message>
+        <source>Work</source>
+        <translation>工作</translation>
+    </message>
+    <message>
+        <source>Home</source>
+        <translation>住宅</translation>
+    </message>
+    <message>
+        <source>Fax</source>
+        <translation>传真</translation>
+    </message>
+    <message>
+        <source>Other</source>
+        <translation>其他</translation>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message>
+        <source>Agent Desktop</source>
+        <translation>坐席工作台</translation>
+    </message>
+    <message>
+        <source>Customers</source>
+        <translation>客户</translation>
+    </message>
+    <message>
+        <source>Today</source>
+        <translation>今天</translation>
+    </message>
+    <message>
+        <source>&amp;File</source>
+        <translation>文件(&amp;F)</translation>
+    </message>
+    <message>
+        <source>&amp;New customer…</source>
+        <translation>新建客户(&amp;N)…</translation>
+    </message>
+    <message>
+        <source>&amp;Import…</source>
+        <translation>导入(&amp;I)…</translation>
+    </message>
+    <message>
+        <source>&amp;Export…</source>
+        <translation>导出(&amp;E)…</translation>
+    </message>
+    <message>
+        <source>&amp;Settings…</source>
+        <translation>设置(&amp;S)…</translation>
+    </message>
+    <message>
+        <source>&amp;Quit</source>
+        <translation>退出(&amp;Q)</translation>
+    </message>
+    <message>
+        <source>&amp;Customer</source>
+        <translation>客户(&amp;C)</translation>
+    </message>
+    <message>
+        <source>&amp;Edit customer…</source>
+        <translation>编辑客户(&amp;E)…</translation>
+    </message>
+    <message>
+        <source>&amp;View</source>
+        <translation>视图(&amp;V)</translation>
+    </message>
+    <message>
+        <source>Find customer (Ctrl+F)</source>
+        <translation>查找客户 (Ctrl+F)</translation>
+    </message>
+    <message>
+        <source>&amp;Customers</source>
+        <translation>客户(&amp;C)</translation>
+    </message>
+    <message>
+        <source>&amp;Today's follow-ups</source>
+        <translation>今天的跟进(&amp;T)</translation>
+    </message>
+    <message>
+        <source>&amp;Help</source>
+        <translation>帮助(&amp;H)</translation>
+    </message>
+    <message>
+        <source>&amp;About Agent Desktop</source>
+        <translation>关于坐席工作台(&amp;A)</translation>
+    </message>
+    <message>
+        <source>%1%2 matches</source>
+        <translation>%1%2 条匹配</translation>
+    </message>
+    <message>
+        <source>%1%2 customers</source>
+        <translation>%1%2 位客户</translation>
+    </message>
+    <message>
+        <source>Today (%1)</source>
+        <translation>今天 (%1)</translation>
+    </message>
+    <message>
+        <source>Customer created</source>
+        <translation>已创建客户</translation>
+    </message>
+    <message>
+        <source>Select a customer first.</source>
+        <translation>请先选择一位客户。</translation>
+    </message>
+    <message>
+        <source>About Agent Desktop</source>
+        <translation>关于坐席工作台</translation>
+    </message>
+    <message>
+        <source>Agent Desktop — a softphone and customer workspace for telesales agents.</source>
+        <translation>坐席工作台 — 面向电话销售坐席的软电话与客户工作区。</translation>
+    </message>
+    <message>
+        <source>Unsaved changes</source>
+        <translation>未保存的修改</translation>
+    </message>
+    <message>
+        <source>The changes to this customer could not be saved. Fix them or press Revert, then close again.</source>
+        <translation>此客户的修改无法保存。请修正或点击“还原”，然后再关闭。</translation>
+    </message>
+</context>
+<context>
+    <name>PhoneDialog</name>
+    <message>
+        <source>Phone number</source>
+        <translation>电话号码</translation>
+    </message>
+    <message>
+        <source>e.g. +86 138 0013 8000 or 010 6552 9988</source>
+        <translation>例如 +86 138 0013 8000 或 010 6552 9988</translation>
+    </message>
+    <message>
+        <source>Number</source>
+        <translation>号码</translation>
+    </message>
+    <message>
+        <source>Type</source>
+        <translation>类型</translation>
+    </message>
+    <message>
+        <source>Type the number as the customer gave it.</source>
+        <translation>按客户提供的原样输入号码。</translation>
+    </message>
+    <message>
+        <source>Will be dialled as %1</source>
+        <translation>将拨打 %1</translation>
+    </message>
+    <message>
+        <source>⚠ %1. It will be kept as typed and flagged.</source>
+        <translation>⚠ %1。号码将按原样保存并加以标记。</translation>
+    </message>
+    <message>
+        <source>Type a phone number.</source>
+        <translation>请输入电话号码。</translation>
+    </message>
+</context>
+<context>
+    <name>ReminderPopup</name>
+    <message>
+        <source>Follow-ups due</source>
+        <translation>到期的跟进</translation>
+    </message>
+    <message>
+        <source>Follow-ups due now</source>
+        <translation>现在到期的跟进</translation>
+    </message>
+    <message>
+        <source>Dismiss</source>
+        <translation>忽略</translation>
+    </message>
+    <message>
+        <source>Call %1 — %2</source>
+        <translation>致电 %1 — %2</translation>
+    </message>
+</context>
+<context>
+    <name>SettingsDialog</name>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>General</source>
+        <translation>常规</translation>
+    </message>
+    <message>
+        <source>Server</source>
+        <translation>服务器</translation>
+    </message>
+    <message>
+        <source>Phone line</source>
+        <translation>电话线路</translation>
+    </message>
+    <message>
+        <source>Dial plan</source>
+        <translation>拨号规则</translation>
+    </message>
+    <message>
+        <source>Audio</source>
+        <translation>音频</translation>
+    </message>
+    <message>
+        <source>Recording</source>
+        <translation>录音</translation>
+    </message>
+    <message>
+        <source>Wrap-up</source>
+        <translation>话后处理</translation>
+    </message>
+    <message>
+        <source>Dialer</source>
+        <translation>拨号器</translation>
+    </message>
+    <message>
+        <source>Some changes (language, phone line) apply after a restart.</source>
+        <translation>部分修改（语言、电话线路）需要重启后生效。</translation>
+    </message>
+    <message>
+        <source>Not saved: %1</source>
+        <translation>未保存：%1</translation>
+    </message>
+</context>
+<context>
+    <name>SignInDialog</name>
+    <message>
+        <source>Sign in to the sync server</source>
+        <translation>登录同步服务器</translation>
+    </message>
+    <message>
+        <source>Server: %1</source>
+        <translation>服务器：%1</translation>
+    </message>
+    <message>
+        <source>Remember my password (stored in the system keyring)</source>
+        <translation>记住密码（保存在系统密钥环中）</translation>
+    </message>
+    <message>
+        <source>User name</source>
+        <translation>用户名</translation>
+    </message>
+    <message>
+        <source>Password</source>
+        <translation>密码</translation>
+    </message>
+    <message>
+        <source>Sign in</source>
+        <translation>登录</translation>
+    </message>
+    <message>
+        <source>Enter your user name.</source>
+        <translation>请输入用户名。</translation>
+    </message>
+    <message>
+        <source>Enter your password.</source>
+        <translation>请输入密码。</translation>
+    </message>
+    <message>
+        <source>Signing in…</source>
+        <translation>正在登录…</translation>
+    </message>
+</context>
+<context>
+    <name>SyncStatusWidget</name>
+    <message>
+        <source>First download %p%</source>
+        <translation>首次下载 %p%</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n conflict(s)</source>
+        <translation>
+            <numerusform>%n 个冲突</numerusform></translation>
+    </message>
+    <message>
+        <source>Online</source>
+        <translation>在线</translation>
+    </message>
+    <message>
+        <source>Offline</source>
+        <translation>离线</translation>
+    </message>
+    <message>
+        <source>Syncing…</source>
+        <translation>正在同步…</translation>
+    </message>
+    <message>
+        <source>Not signed in</source>
+        <translation>未登录</translation>
+    </message>
+    <message>
+        <source>Sync problem</source>
+        <translation>同步出错</translation>
+    </message>
+    <message>
+        <source>last synced %1</source>
+        <translation>上次同步 %1</translation>
+    </message>
+    <message>
+        <source>Sign in…</source>
+        <translation>登录…</translation>
+    </message>
+    <message>
+        <source>Sync now</source>
+        <translation>立即同步</translation>
+    </message>
+</context>
+<context>
+    <name>TagChip</name>
+    <message>
+        <source>Remove tag “%1”</source>
+        <translation>删除标签“%1”</translation>
+    </message>
+</context>
+<context>
+    <name>TagEditor</name>
+    <message>
+        <source>No tags yet — type one below and press Enter.</source>
+        <translation>还没有标签 — 在下方输入后按回车。</translation>
+    </message>
+    <message>
+        <source>Add a tag…</source>
+        <translation>添加标签…</translation>
+    </message>
+    <message>
+        <source>Add</source>
+        <translation>添加</translation>
+    </message>
+</context>
+<context>
+    <name>TodayModel</name>
+    <message>
+        <source>Due</source>
+        <translation>到期</translation>
+    </message>
+    <message>
+        <source>Customer</source>
+        <translation>客户</translation>
+    </message>
+    <message>
+        <source>Follow-up</source>
+        <translation>跟进事项</translation>
+    </message>
+    <message>
+        <source>Overdue</source>
+        <translation>已逾期</translation>
+    </message>
+</context>
+<context>
+    <name>TodayView</name>
+    <message>
+        <source>Nothing due today.
+Schedule a follow-up in a customer's detail pane and it shows up here on its day.</source>
+        <translation>今天没有到期的跟进。
+在客户详情中安排跟进，到期当天会显示在这里。</translation>
+    </message>
+</context>
+<context>
+    <name>WrapupDialog</name>
+    <message>
+        <source>Wrap-up</source>
+        <translation>话后处理</translation>
+    </message>
+    <message>
+        <source>Disposition</source>
+        <translation>通话结果</translation>
+    </message>
+    <message>
+        <source>Tags, separated by commas</source>
+        <translation>标签，用逗号分隔</translation>
+    </message>
+    <message>
+        <source>Notes (Shift+Enter for a new line)</source>
+        <translation>备注（Shift+回车换行）</translation>
+    </message>
+    <message>
+        <source>&amp;Follow up</source>
+        <translation>跟进(&amp;F)</translation>
+    </message>
+    <message>
+        <source>What to follow up on (optional)</source>
+        <translation>跟进事项（可选）</translation>
+    </message>
+    <message>
+        <source>Do &amp;not call this customer again</source>
+        <translation>不再致电此客户(&amp;N)</translation>
+    </message>
+    <message>
+        <source>&amp;Save</source>
+        <translation>保存(&amp;S)</translation>
+    </message>
+    <message>
+        <source>Finish &amp;later</source>
+        <translation>稍后完成(&amp;L)</translation>
+    </message>
+    <message>
+        <source>&amp;Tags</source>
+        <translation>标签(&amp;T)</translation>
+    </message>
+    <message>
+        <source>N&amp;otes</source>
+        <translation>备注(&amp;O)</translation>
+    </message>
+    <message>
+        <source>Stat&amp;us</source>
+        <translation>状态(&amp;U)</translation>
+    </message>
+    <message>
+        <source>Sta&amp;ge</source>
+        <translation>阶段(&amp;G)</translation>
+    </message>
+    <message>
+        <source>&amp;Disposition (1–9)</source>
+        <translation>通话结果(&amp;D) (1–9)</translation>
+    </message>
+    <message>
+        <source>The draft could not be written to disk; keep this window open and try Save again.</source>
+        <translation>草稿无法写入磁盘；请保持此窗口打开并再次点击保存。</translation>
+    </message>
+    <message>
+        <source>This customer was deleted on the server. The call's disposition and notes will still be saved on the call log.</source>
+        <translation>此客户已在服务器上被删除。本次通话的结果和备注仍会保存在通话记录中。</translation>
+    </message>
+    <message>
+        <source>Unknown caller</source>
+        <translation>未知来电</translation>
+    </message>
+    <message>
+        <source>%1 · %2 · talked %3</source>
+        <translation>%1 · %2 · 通话 %3</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n more waiting</source>
+        <translation>
+            <numerusform>还有 %n 个等待处理</numerusform></translation>
+    </message>
+    <message>
+        <source>Wrap-up: %1</source>
+        <translation>话后处理：%1</translation>
+    </message>
+</context>
+</TS>
