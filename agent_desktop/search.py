@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -105,9 +106,16 @@ def _quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
+def ascii_digits(text: str) -> str:
+    """Fullwidth (Chinese IME) and other Unicode digits as ASCII: phone data is ASCII."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
+
+
 def plan_query(query: str) -> _Plan | None:
     """Turn what the agent typed into a search plan; None means "browse everything"."""
-    q = " ".join(query.split())
+    q = ascii_digits(" ".join(query.split()))
     if not q:
         return None
     if _PHONE_LIKE.match(q) and digits_of(q):
@@ -130,7 +138,7 @@ def plan_query(query: str) -> _Plan | None:
 
 
 def _short_terms(query: str) -> list[str]:
-    q = " ".join(query.split())
+    q = ascii_digits(" ".join(query.split()))
     if _PHONE_LIKE.match(q) and digits_of(q):
         return []
     terms = q.split(" ")
@@ -243,7 +251,7 @@ class CustomerSearch:
         e164_key = self._normalizer.lookup_key(number)
         if e164_key:
             keys.append(e164_key)
-        raw = digits_of(number).lstrip("0")[::-1]
+        raw = digits_of(ascii_digits(number)).lstrip("0")[::-1]
         if raw and raw not in keys:
             keys.append(raw)
         sql = text(

@@ -128,6 +128,7 @@ def test_digits_anywhere_in_a_number(db: Database, search: CustomerSearch) -> No
     assert ids(search, "+49 170") == [b]
     assert ids(search, "1234") == [b, invalid]
     assert ids(search, "999999") == []
+    assert ids(search, "１３８ ００１３") == [a]  # fullwidth digits from a Chinese IME
 
 
 def test_tiers_order_prefix_then_name_then_elsewhere(db: Database,
