@@ -64,18 +64,18 @@ class PulseRig:
         self.env = {**os.environ, "XDG_RUNTIME_DIR": str(run),
                     "PULSE_RUNTIME_PATH": str(run / "pulse"), "HOME": str(self.root)}
         self.env.pop("PULSE_SERVER", None)
-        log = open(self.root / "pulseaudio.log", "wb")  # noqa: SIM115 (child keeps it)
-        self.proc = subprocess.Popen(
-            ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1",
-             "--disallow-exit", "--use-pid-file=no", "-F", "/dev/null",
-             "--load=module-native-protocol-unix",
-             f"--load=module-null-sink sink_name=headset "
-             f"sink_properties=device.description={HEADSET}",
-             "--load=module-null-sink sink_name=micfeed "
-             "sink_properties=device.description=MicFeed",
-             f"--load=module-remap-source source_name=mic master=micfeed.monitor "
-             f"source_properties=device.description={MIC}"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        with open(self.root / "pulseaudio.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1",
+                 "--disallow-exit", "--use-pid-file=no", "-F", "/dev/null",
+                 "--load=module-native-protocol-unix",
+                 f"--load=module-null-sink sink_name=headset "
+                 f"sink_properties=device.description={HEADSET}",
+                 "--load=module-null-sink sink_name=micfeed "
+                 "sink_properties=device.description=MicFeed",
+                 f"--load=module-remap-source source_name=mic master=micfeed.monitor "
+                 f"source_properties=device.description={MIC}"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.pactl("info").returncode == 0, 10, "pulseaudio")
         self.pactl("set-default-sink", "headset")
         self.pactl("set-default-source", "mic")
@@ -200,6 +200,42 @@ def tone_peer(tmp_path: Path) -> Iterator[TonePeer]:
     stop_process(proc)
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class ChildRun:
+    returncode: int
+    report: dict  # type: ignore[type-arg]
+    stderr: str
+
+
+def run_call_child(env: dict[str, str], uri: str, out: Path, seconds: float,
+                   *extra: str) -> ChildRun:
+    """Run one call in a fresh process (one pjsua2 Endpoint per process; an abort shows
+    as a non-zero exit code instead of killing pytest)."""
+    import json
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "tests.integration.audio_rig", uri, str(out),
+                           str(seconds), *extra], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=seconds + 60, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    report = json.loads(lines[-1]) if lines else {}
+    return ChildRun(proc.returncode, report, proc.stderr)
+
+
+def read_wav(path: Path) -> tuple[int, np.ndarray]:
+    """(channels, samples as an int16 array shaped (frames, channels))."""
+    import wave
+
+    with wave.open(str(path)) as w:
+        ch = w.getnchannels()
+        assert w.getframerate() == 16000 and w.getsampwidth() == 2
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    return ch, data.reshape(-1, ch)
+
+
 def dominant_hz(samples: np.ndarray, rate: int = 16000) -> float:
     """Frequency of the strongest FFT bin (Hann window, DC removed)."""
     x = samples.astype(np.float64)
@@ -242,6 +278,8 @@ def child_main(argv: list[str]) -> int:
                     help="unload the headset sink at this second (hot-plug test)")
     ap.add_argument("--replug-at", type=float, default=0.0)
     ap.add_argument("--prepare", action="store_true", help="open devices when dialling")
+    ap.add_argument("--fsize-limit", type=int, default=0,
+                    help="RLIMIT_FSIZE in bytes: writes beyond it fail (EFBIG) like a full disk")
     args = ap.parse_args(argv)
     import faulthandler
 
@@ -249,6 +287,10 @@ def child_main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(relativeCreated)d %(name)s %(levelname)s %(message)s")
 
+    if args.fsize_limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (args.fsize_limit, args.fsize_limit))
     app = QCoreApplication([])
     report: dict[str, object] = {"signals": [], "events": []}
     signals: list[list[str]] = report["signals"]  # type: ignore[assignment]
@@ -297,6 +339,10 @@ def child_main(argv: list[str]) -> int:
     bridge.start()
     report["inputs"] = bridge.input_devices()
     report["outputs"] = bridge.output_devices()
+    try:
+        bridge.set_input_device("No Such Microphone")
+    except ValueError as exc:
+        report["bad_input_error"] = str(exc)
     recorder = StereoRecorder(Path(args.out))
     recorder.failed.connect(lambda text: signals.append(["recorder_failed", text]))
 
@@ -323,8 +369,9 @@ def child_main(argv: list[str]) -> int:
                         state["media"] = media
                         bridge.attach(media)
                         if first:
-                            recorder.start(bridge.capture_media, media)
                             state["t0"] = time.monotonic()
+                            recorder.start(bridge.capture_media, media)
+                            print("recording", flush=True)
             except Exception as exc:
                 report["events"].append(f"media error {exc!r}")  # type: ignore[attr-defined]
 
