@@ -39,13 +39,22 @@ def can_see(p: Principal, rec: Record) -> bool:
     return p.role == "team_lead" and p.team_id is not None and rec.team_id == p.team_id
 
 
-def visible_sql(p: Principal) -> ColumnElement[bool]:
-    """SQL form of `can_see` over `Record`."""
+def visible_sql(p: Principal, null_safe: bool = False) -> ColumnElement[bool]:
+    """SQL form of `can_see` over `Record`.
+
+    `null_safe` gives a predicate that is never NULL (so `NOT` of it is true for a row
+    with no owner); the plain form keeps `owner_user_id = ?` index-friendly.
+    """
     if p.role == "admin":
         return true()
-    mine = Record.owner_user_id == p.user_id
+    if null_safe:
+        mine = Record.owner_user_id.is_not_distinct_from(p.user_id)
+    else:
+        mine = Record.owner_user_id == p.user_id
     if p.role == "team_lead" and p.team_id is not None:
-        return or_(mine, Record.team_id == p.team_id)
+        team = (Record.team_id.is_not_distinct_from(p.team_id) if null_safe
+                else Record.team_id == p.team_id)
+        return or_(mine, team)
     return mine
 
 
@@ -96,11 +105,21 @@ class Feed:
             rec.owner_user_id = new_owner.id if rec.author_id == new_owner.id else None
             rec.team_id = new_owner.team_id
         s.flush()
-        if old_user != new_owner.id or old_team != new_owner.team_id:
-            self.emit(s, customer, "remove", old_user if old_user != new_owner.id else None,
-                      old_team if old_team != new_owner.team_id else None, explicit=True)
-        self.emit(s, customer, "delete" if customer.deleted_at else "upsert")
         now = utcnow()
+        if old_user != new_owner.id or old_team != new_owner.team_id:
+            # Every row gets its own removal, children first, so a client need not know
+            # which of its local foreign keys cascade.
+            gone_user = old_user if old_user != new_owner.id else None
+            gone_team = old_team if old_team != new_owner.team_id else None
+            s.execute(insert(ChangeLog).from_select(
+                ["txid", "record_id", "op", "audience_user_id", "audience_team_id",
+                 "created_at"],
+                select(self.txid(), Record.id, literal("remove"), literal(gone_user),
+                       literal(gone_team), literal(now))
+                .where(Record.customer_uuid == customer.uuid, Record.id != customer.id)
+                .order_by(Record.id.desc())))
+            self.emit(s, customer, "remove", gone_user, gone_team, explicit=True)
+        self.emit(s, customer, "delete" if customer.deleted_at else "upsert")
         children = (select(self.txid(), Record.id, _op_of_record(), Record.owner_user_id,
                            Record.team_id, literal(now))
                     .where(Record.customer_uuid == customer.uuid, Record.id != customer.id)

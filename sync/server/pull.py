@@ -161,7 +161,7 @@ class PullService:
                 log.info("client %s is behind the compaction horizon: reset", body.client_id)
                 return self._envelope([], None, True, True, last_mutation_id, None)
             if cursor is None:
-                t, sq = self._position_now(s)
+                t, sq = max(self._position_now(s), horizon)
                 total = int(s.execute(select(func.count()).select_from(Record).where(
                     visible_sql(p), Record.deleted_at.is_(None))).scalar_one())
                 cursor = Cursor(instance, "snap", t, sq, 0, total, 0)
@@ -204,7 +204,7 @@ class PullService:
     def _log_page(self, s: Session, p: Principal, cur: Cursor, limit: int,
                   last_mutation_id: int) -> str:
         r = Record
-        visible_now = visible_sql(p)
+        visible_now = visible_sql(p, null_safe=True)
         conds = [
             tuple_(ChangeLog.txid, ChangeLog.seq) > tuple_(cur.t, cur.s),
             audience_sql(p),

@@ -9,7 +9,7 @@ CLI runs), with unique names per test so tests in one module do not interfere.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from sync.server.accounts import create_team, create_user
 from sync.server.db import ServerDatabase
-from tests.integration.server.harness import Api, PgCluster, ServerProcess
+from tests.integration.server.harness import OPEN_APIS, Api, PgCluster, ServerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -96,15 +96,8 @@ def server(backend: str, request: pytest.FixtureRequest,
     assert "Traceback" not in log, f"the server logged an unexpected error:\n{log[-4000:]}"
 
 
-@pytest.fixture
-def apis() -> Iterator[Callable[[Api], Api]]:
-    """Register Api clients to be closed after the test."""
-    made: list[Api] = []
-
-    def keep(api: Api) -> Api:
-        made.append(api)
-        return api
-
-    yield keep
-    for api in made:
-        api.close()
+@pytest.fixture(autouse=True)
+def _close_apis() -> Iterator[None]:
+    yield
+    while OPEN_APIS:
+        OPEN_APIS.pop().close()

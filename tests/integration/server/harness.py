@@ -198,12 +198,16 @@ class Replica:
                 if not v[1].get("deleted_at") and (entity is None or v[0] == entity)}
 
 
+OPEN_APIS: list[Api] = []  # closed after each test by the conftest
+
+
 class Api:
     """A signed-in user talking to the server over real HTTP."""
 
     def __init__(self, base_url: str, username: str, password: str,
                  client_id: str | None = None) -> None:
         self.http = httpx.Client(base_url=base_url, timeout=60)
+        OPEN_APIS.append(self)
         self.username = username
         self.client_id = client_id or new_uuid()
         self.next_mid = 1
