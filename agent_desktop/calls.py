@@ -88,6 +88,10 @@ def describe_end(f: EndFacts) -> tuple[str, str]:
     if f.timed_out_after_s:
         return "no_answer", f"No answer after {f.timed_out_after_s} s"
     code = f.sip_code
+    low = f.sip_reason.lower()
+    if "certificate" in low or "tls_" in low or "ssl" in low:
+        return "failed", ("Secure connection refused: the other side's certificate is not "
+                          "trusted (check the CA file in settings)")
     if f.local_hangup and code in (0, 487):
         return "cancelled", "Cancelled"
     if code in (486, 600):
@@ -120,6 +124,7 @@ class _Active:
     rejected: bool = False
     timed_out_after_s: int = 0
     timer: QTimer | None = None
+    transferred_to: str = ""
 
 
 class CallService(QObject):
@@ -257,8 +262,9 @@ class CallService(QObject):
             uri = self._dialplan.to_uri(number)
         except DialPlanError as exc:
             raise CallError(str(exc)) from exc
-        a.local_hangup = True  # the call ends at our side once the transfer is accepted
         self._run(lambda: self._backend.transfer(a.call_id, uri))
+        a.local_hangup = True  # the call ends at our side once the transfer is accepted
+        a.transferred_to = number.strip()
 
     def _require(self, log_id: int) -> _Active:
         a = self._active.get(log_id)
@@ -349,6 +355,8 @@ class CallService(QObject):
             sip_reason=reason, local_hangup=a.local_hangup, rejected=a.rejected,
             timed_out_after_s=a.timed_out_after_s, via_registrar=bool(self._backend.registrar),
         ))
+        if a.transferred_to and outcome == "answered":
+            human = f"Transferred to {a.transferred_to}"
         talk = time.monotonic() - a.answered_mono if a.answered_mono is not None else 0.0
         self._finalise_row(a.log_id, talk, code, reason, outcome)
         log.info("call log %d ended: %s (%s; SIP %d %s), talk %.1f s", a.log_id, outcome,

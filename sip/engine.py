@@ -343,9 +343,17 @@ class SipEngine(PhoneBackend):
             log.warning("%s", msg)
             raise PhoneError(msg) from exc
 
+    def _route(self, uri: str) -> str:
+        """Direct calls over TCP/TLS must say so in the URI (there is no UDP transport)."""
+        t = self.config.transport
+        if t != "udp" and not self.config.registrar and "transport=" not in uri.lower():
+            return f"{uri};transport={t}"
+        return uri
+
     def dial(self, uri: str) -> int:
         self._ready()
         assert self._acc is not None
+        uri = self._route(uri)
         call = PjCall(self._acc, self)
         call.app_id = next(self._ids)
         self._calls[call.app_id] = call
@@ -432,6 +440,7 @@ class SipEngine(PhoneBackend):
 
     def transfer(self, call_id: int, uri: str) -> None:
         call = self._call(call_id)
+        uri = self._route(uri)
         self._guard("transfer", lambda: call.xfer(uri, pj.CallOpParam(True)))
         log.info("call %d: REFER to %s", call_id, uri)
 

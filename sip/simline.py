@@ -76,7 +76,7 @@ class Scheduler:
 
 
 class LineCall(pj.Call):
-    def __init__(self, line: Line, acc: pj.Account, call_id: int) -> None:
+    def __init__(self, line: Line, acc: pj.Account | None, call_id: int) -> None:
         super().__init__(acc, call_id)
         self.line = line
         self.n = 0
@@ -113,6 +113,19 @@ class LineCall(pj.Call):
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         say(f"DTMF {self.n} {prm.digit}")
+
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        """Accept a blind transfer with a call object we own (pjsua2 would otherwise make
+        one of its own that we could not tear down in order at exit)."""
+        try:
+            new = LineCall(self.line, self.line.acc, pj.PJSUA_INVALID_ID)
+            new.n = next(self.line.count)
+            new.mode = "transfer"
+            self.line.calls[new.n] = new
+            prm.newCall = new
+            say(f"XFER {self.n} to={prm.dstUri} as={new.n}")
+        except Exception as exc:
+            say(f"ERROR onCallTransferRequest {exc!r}")
 
 
 class LineAccount(pj.Account):

@@ -122,3 +122,19 @@ def test_number_maps_to_mode_by_last_digit(simline: SimLine, engine_factory: Eng
     with qtbot.waitSignal(svc.call_ended, timeout=5000) as ended:
         svc.dial(None, "+86 138 0013 8002")  # ends in 2: busy
     assert ended.args[1:] == ["busy", "Busy"]
+
+
+def test_blind_transfer_hands_the_customer_over(simline: SimLine,
+                                                engine_factory: EngineFactory,
+                                                service_for: Callable[..., CallService],
+                                                db: Database, qtbot: QtBot) -> None:
+    svc = service_for(engine_factory(), simline.domain)
+    start = len(simline.lines)
+    with qtbot.waitSignal(svc.call_state, timeout=5000,
+                          check_params_cb=lambda _i, s: s == CallState.CONNECTED):
+        log_id = svc.dial(None, "sip:answer@" + simline.domain)
+    with qtbot.waitSignal(svc.call_ended, timeout=8000) as ended:
+        svc.transfer(log_id, "sip:hangup@" + simline.domain)
+    assert ended.args == [log_id, "answered", "Transferred to sip:hangup@" + simline.domain]
+    # the customer's side (the line) really placed the new call we sent it to
+    simline.wait_line(r"^CALL \d+ user=hangup mode=hangup", 5, start)

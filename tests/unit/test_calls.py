@@ -287,6 +287,11 @@ def test_describe_end_answered_connection_lost() -> None:
         "failed", "Registrar unreachable")
 
 
+def test_describe_end_tls_refusal() -> None:
+    f = EndFacts("out", False, 503, "SSL certificate verification error (PJSIP_TLS_ECERTVERIF)")
+    assert describe_end(f)[1].startswith("Secure connection refused")
+
+
 def test_timeout_must_be_positive(db: Database) -> None:
     with pytest.raises(ValueError, match="positive"):
         make(db, FakePhoneBackend(), timeout=0)

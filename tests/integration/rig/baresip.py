@@ -24,13 +24,16 @@ module_app		menu.so
 
 class Baresip(Peer):
     def __init__(self, workdir: Path, wav: Path, user: str, *, registrar: str = "",
-                 password: str = "", seconds: int = 120) -> None:
+                 password: str = "", seconds: int = 120, tls_pem: Path | None = None) -> None:
         self.port = free_port()
+        self.tls_port = self.port + 1  # baresip binds TLS next to UDP/TCP
         rtp = free_port()
         conf = workdir / f"baresip-{user}"
         conf.mkdir(exist_ok=True)
-        (conf / "config").write_text(CONFIG.format(port=self.port, rtp=rtp, rtp_end=rtp + 8,
-                                                   wav=wav))
+        config = CONFIG.format(port=self.port, rtp=rtp, rtp_end=rtp + 8, wav=wav)
+        if tls_pem is not None:
+            config += f"sip_certificate\t\t{tls_pem}\n"
+        (conf / "config").write_text(config)
         if registrar:
             acc = (f"<sip:{user}@{registrar}>;auth_pass={password};regint=300;"
                    "answermode=auto;audio_codecs=PCMU,PCMA")
