@@ -40,8 +40,10 @@ def engine_factory(qtbot: QtBot) -> Iterator[EngineFactory]:
     def make(**overrides: Any) -> SipEngine:
         base: dict[str, Any] = {"bind_address": "127.0.0.1", "rtp_timeout_s": 5,
                                 "codecs": ("G722", "PCMA", "PCMU")}
+        recorder_factory = overrides.pop("recorder_factory", None)
+        bridge = overrides.pop("bridge", None)
         base.update(overrides)
-        engine = SipEngine(SipConfig(**base))
+        engine = SipEngine(SipConfig(**base), bridge=bridge, recorder_factory=recorder_factory)
         engine.start()
         made.append(engine)
         return engine
