@@ -436,9 +436,13 @@ class CustomerService(QObject):
         return c
 
     def _phone_view(self, p: PhoneNumber) -> PhoneView:
-        n = self._normalizer.normalize(p.raw)
-        display = self._normalizer.display(p.e164) if p.e164 else p.raw
-        return PhoneView(p.id, p.label, p.raw, p.e164, display, n.valid, n.problem)
+        # Validity is what was decided when the number was stored (against the region in
+        # force then); only a flagged number is re-parsed, to say why in plain words.
+        if p.valid and p.e164:
+            return PhoneView(p.id, p.label, p.raw, p.e164, self._normalizer.display(p.e164),
+                             True, "")
+        problem = self._normalizer.normalize(p.raw).problem or "Not a valid number"
+        return PhoneView(p.id, p.label, p.raw, p.e164, p.raw, False, problem)
 
     @staticmethod
     def _task_view(t: Task, customer_name: str) -> TaskView:

@@ -74,7 +74,7 @@ class CustomerListPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
         header.setStretchLastSection(True)
-        for col, width in enumerate((170, 170, 110, 140, 100)):
+        for col, width in enumerate((140, 170, 100, 125, 90)):
             header.resizeSection(col, width)
 
         self.empty = QLabel(self)

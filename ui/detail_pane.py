@@ -60,6 +60,14 @@ def _local(dt: datetime) -> str:
     return dt.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
+def _fit_rows(view: QListWidget, max_rows: int) -> None:
+    """Size a short list to its content (up to `max_rows`) so panes do not show blank boxes."""
+    rows = max(1, min(view.count(), max_rows))
+    total = sum(view.sizeHintForRow(i) for i in range(min(view.count(), max_rows)))
+    total = max(total, rows * view.fontMetrics().height() + 4)
+    view.setFixedHeight(total + 2 * view.frameWidth() + 4)
+
+
 class DetailPane(QStackedWidget):
     message = Signal(str)
 
@@ -166,7 +174,6 @@ class DetailPane(QStackedWidget):
         layout = QVBoxLayout(box)
         self.phones = QListWidget(box)
         self.phones.setObjectName("phoneList")
-        self.phones.setMaximumHeight(110)
         self.phones.itemDoubleClicked.connect(lambda _i: self._edit_phone())
         layout.addWidget(self.phones)
         row = QHBoxLayout()
@@ -189,7 +196,6 @@ class DetailPane(QStackedWidget):
         layout = QVBoxLayout(box)
         self.tasks = QListWidget(box)
         self.tasks.setObjectName("taskList")
-        self.tasks.setMaximumHeight(120)
         self.tasks.itemChanged.connect(self._task_toggled)
         layout.addWidget(self.tasks)
         row = QHBoxLayout()
@@ -216,7 +222,7 @@ class DetailPane(QStackedWidget):
         self.notes = QListWidget(box)
         self.notes.setObjectName("noteList")
         self.notes.setWordWrap(True)
-        self.notes.setMaximumHeight(140)
+        self.notes.setAlternatingRowColors(True)
         layout.addWidget(self.notes)
         self.note_input = QPlainTextEdit(box)
         self.note_input.setObjectName("noteInput")
@@ -237,7 +243,6 @@ class DetailPane(QStackedWidget):
         layout = QVBoxLayout(box)
         self.calls = QListWidget(box)
         self.calls.setObjectName("callList")
-        self.calls.setMaximumHeight(140)
         self.no_calls = QLabel(self.tr("No calls yet."), box)
         self.no_calls.setEnabled(False)
         layout.addWidget(self.calls)
@@ -310,6 +315,10 @@ class DetailPane(QStackedWidget):
             for n in d.notes:
                 item = QListWidgetItem(f"{_local(n.created_at)}  {n.author}\n{n.body}".strip())
                 self.notes.addItem(item)
+            if not d.notes:
+                empty = QListWidgetItem(self.tr("No notes yet."))
+                empty.setFlags(Qt.ItemFlag.NoItemFlags)
+                self.notes.addItem(empty)
             self.calls.clear()
             for c in d.calls:
                 direction = self.tr("Outgoing") if c.direction == "out" else self.tr("Incoming")
@@ -320,6 +329,8 @@ class DetailPane(QStackedWidget):
                 if c.disposition:
                     text += f"  · {c.disposition}"
                 self.calls.addItem(text)
+            _fit_rows(self.notes, 4)
+            _fit_rows(self.calls, 5)
             self.calls.setVisible(bool(d.calls))
             self.no_calls.setVisible(not d.calls)
             now = QDateTime.currentDateTime().addSecs(3600)
@@ -345,6 +356,7 @@ class DetailPane(QStackedWidget):
             empty = QListWidgetItem(self.tr("No phone number — use Add phone…"))
             empty.setFlags(Qt.ItemFlag.NoItemFlags)
             self.phones.addItem(empty)
+        _fit_rows(self.phones, 4)
 
     def _show_tasks(self, d: CustomerDetail) -> None:
         self.tasks.blockSignals(True)
@@ -367,6 +379,7 @@ class DetailPane(QStackedWidget):
             empty = QListWidgetItem(self.tr("No follow-ups scheduled."))
             empty.setFlags(Qt.ItemFlag.NoItemFlags)
             self.tasks.addItem(empty)
+        _fit_rows(self.tasks, 5)
         self.tasks.blockSignals(False)
 
     # -- fields --------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def install_translators(app: QApplication, language: str) -> list[QTranslator]:
     lang = resolve_language(language)
     QLocale.setDefault(QLocale(lang))
     installed: list[QTranslator] = []
-    if lang.startswith("en"):
+    if lang.startswith("en") or lang in ("C", "POSIX"):
         return installed
     ours = QTranslator(app)
     if ours.load(f"agent_desktop_{lang}", str(TRANSLATIONS_DIR)):

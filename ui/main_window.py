@@ -165,11 +165,13 @@ class MainWindow(QMainWindow):
         self.detail.reload_if_shown(customer_id)
 
     def _rows_loaded(self, query: str, rows: int) -> None:
-        more = "+" if self.customer_list.model.canFetchMore() else ""
+        # The total is never counted (that would scan 1M rows): "200+" means "more below".
+        n = str(rows) + ("+" if self.customer_list.model.canFetchMore() else "")
         if query:
-            text = self.tr("%1%2 matches").replace("%1", str(rows)).replace("%2", more)
+            text = self.tr("1 match") if n == "1" else self.tr("%1 matches").replace("%1", n)
         else:
-            text = self.tr("%1%2 customers").replace("%1", str(rows)).replace("%2", more)
+            text = (self.tr("1 customer") if n == "1"
+                    else self.tr("%1 customers").replace("%1", n))
         self.rows_label.setText(text)
 
     def _update_today_tab(self) -> None:
@@ -233,10 +235,23 @@ class MainWindow(QMainWindow):
     # -- state -------------------------------------------------------------------------
 
     def restore_ui_state(self) -> None:
-        self._ui_state.restore_window(self)
+        if not self._ui_state.restore_window(self):
+            self._fit_to_screen()
         self._ui_state.restore_splitter("workspace", self.splitter)
         self._ui_state.restore_header("customers", self.customer_list.table.horizontalHeader())
         self._ui_state.restore_header("today", self.today.table.horizontalHeader())
+
+    def _fit_to_screen(self) -> None:
+        """First start: most of the screen, centred (agents work in this window all day)."""
+        screen = self.screen()
+        if screen is None:
+            return
+        avail = screen.availableGeometry()
+        w = min(1440, int(avail.width() * 0.94))
+        h = min(960, int(avail.height() * 0.94))
+        self.setGeometry(avail.x() + (avail.width() - w) // 2,
+                         avail.y() + (avail.height() - h) // 2, w, h)
+        self.splitter.setSizes([int(w * 0.58), int(w * 0.42)])
 
     def save_ui_state(self) -> None:
         self._ui_state.save_window(self)

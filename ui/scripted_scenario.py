@@ -226,7 +226,13 @@ class ScriptedScenario(QObject):
         path = self._shots / f"{step['name']}.png"
         QApplication.processEvents()
         screen = self._window.screen()
-        pixmap = screen.grabWindow(0) if screen is not None else None
+        pixmap = None
+        if screen is not None:
+            if step.get("window"):  # just the app window, e.g. for the README
+                g = self._window.frameGeometry()
+                pixmap = screen.grabWindow(0, g.x(), g.y(), g.width(), g.height())
+            else:
+                pixmap = screen.grabWindow(0)
         if pixmap is None or pixmap.isNull():
             pixmap = self._window.grab()
         if not pixmap.save(str(path)):

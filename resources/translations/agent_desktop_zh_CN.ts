@@ -295,6 +295,10 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
         <translation>还没有通话记录。</translation>
     </message>
     <message>
+        <source>No notes yet.</source>
+        <translation>还没有备注。</translation>
+    </message>
+    <message>
         <source>Outgoing</source>
         <translation>呼出</translation>
     </message>
@@ -419,7 +423,8 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     <message numerus="yes">
         <source>%n customers in the call list.</source>
         <translation>
-            <numerusform>呼叫列表中有 %n 位客户。</numerusform></translation>
+            <numerusform>呼叫列表中有 %n 位客户。</numerusform>
+        </translation>
     </message>
     <message>
         <source>&amp;Resume</source>
@@ -474,7 +479,8 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     <message numerus="yes">
         <source>%n follow-up(s) overdue.</source>
         <translation>
-            <numerusform>%n 个跟进已逾期。</numerusform></translation>
+            <numerusform>%n 个跟进已逾期。</numerusform>
+        </translation>
     </message>
     <message>
         <source>Call %1 now: %2</source>
@@ -658,12 +664,20 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
         <translation>关于坐席工作台(&amp;A)</translation>
     </message>
     <message>
-        <source>%1%2 matches</source>
-        <translation>%1%2 条匹配</translation>
+        <source>1 match</source>
+        <translation>1 条匹配</translation>
     </message>
     <message>
-        <source>%1%2 customers</source>
-        <translation>%1%2 位客户</translation>
+        <source>%1 matches</source>
+        <translation>%1 条匹配</translation>
+    </message>
+    <message>
+        <source>1 customer</source>
+        <translation>1 位客户</translation>
+    </message>
+    <message>
+        <source>%1 customers</source>
+        <translation>%1 位客户</translation>
     </message>
     <message>
         <source>Today (%1)</source>
@@ -835,6 +849,137 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     </message>
 </context>
 <context>
+    <name>SoftphonePanel</name>
+    <message>
+        <source>No customer selected</source>
+        <translation>未选择客户</translation>
+    </message>
+    <message>
+        <source>Dial</source>
+        <translation>拨号</translation>
+    </message>
+    <message>
+        <source>Call the selected customer (Ctrl+D)</source>
+        <translation>呼叫所选客户 (Ctrl+D)</translation>
+    </message>
+    <message>
+        <source>Number or SIP address</source>
+        <translation>号码或 SIP 地址</translation>
+    </message>
+    <message>
+        <source>Call</source>
+        <translation>呼叫</translation>
+    </message>
+    <message>
+        <source>Idle</source>
+        <translation>空闲</translation>
+    </message>
+    <message>
+        <source>Hang up</source>
+        <translation>挂断</translation>
+    </message>
+    <message>
+        <source>End the call (Ctrl+E or Esc)</source>
+        <translation>结束通话 (Ctrl+E 或 Esc)</translation>
+    </message>
+    <message>
+        <source>Hold</source>
+        <translation>保持</translation>
+    </message>
+    <message>
+        <source>Mute</source>
+        <translation>静音</translation>
+    </message>
+    <message>
+        <source>Keypad</source>
+        <translation>拨号盘</translation>
+    </message>
+    <message>
+        <source>Transfer</source>
+        <translation>转接</translation>
+    </message>
+    <message>
+        <source>Transfer to number or SIP address</source>
+        <translation>转接到号码或 SIP 地址</translation>
+    </message>
+    <message>
+        <source>Transfer now</source>
+        <translation>立即转接</translation>
+    </message>
+    <message>
+        <source>Customer not found</source>
+        <translation>未找到客户</translation>
+    </message>
+    <message>
+        <source>%1 — no phone number</source>
+        <translation>%1 — 没有电话号码</translation>
+    </message>
+    <message>
+        <source>Select a customer with a phone number first.</source>
+        <translation>请先选择有电话号码的客户。</translation>
+    </message>
+    <message>
+        <source>This customer has no phone number.</source>
+        <translation>此客户没有电话号码。</translation>
+    </message>
+    <message>
+        <source>Type a number to call.</source>
+        <translation>请输入要呼叫的号码。</translation>
+    </message>
+    <message>
+        <source>Hang up the current call first.</source>
+        <translation>请先挂断当前通话。</translation>
+    </message>
+    <message>
+        <source>Connecting…</source>
+        <translation>正在连接…</translation>
+    </message>
+    <message>
+        <source>Type the number to transfer to.</source>
+        <translation>请输入要转接的号码。</translation>
+    </message>
+    <message>
+        <source>Transferring to %1…</source>
+        <translation>正在转接到 %1…</translation>
+    </message>
+    <message>
+        <source>Calling…</source>
+        <translation>正在呼叫…</translation>
+    </message>
+    <message>
+        <source>Ringing…</source>
+        <translation>正在振铃…</translation>
+    </message>
+    <message>
+        <source>Connected</source>
+        <translation>已接通</translation>
+    </message>
+    <message>
+        <source>Missed call from %1</source>
+        <translation>来自 %1 的未接来电</translation>
+    </message>
+    <message>
+        <source>Call ended: %1</source>
+        <translation>通话结束：%1</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>恢复</translation>
+    </message>
+    <message>
+        <source>On hold</source>
+        <translation>保持中</translation>
+    </message>
+    <message>
+        <source>Unmute</source>
+        <translation>取消静音</translation>
+    </message>
+    <message>
+        <source>%1 · jitter %2 ms · loss %3 %</source>
+        <translation>%1 · 抖动 %2 毫秒 · 丢包 %3 %</translation>
+    </message>
+</context>
+<context>
     <name>SyncStatusWidget</name>
     <message>
         <source>First download %p%</source>
@@ -843,7 +988,8 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     <message numerus="yes">
         <source>%n conflict(s)</source>
         <translation>
-            <numerusform>%n 个冲突</numerusform></translation>
+            <numerusform>%n 个冲突</numerusform>
+        </translation>
     </message>
     <message>
         <source>Online</source>
@@ -1005,7 +1151,8 @@ Schedule a follow-up in a customer's detail pane and it shows up here on its day
     <message numerus="yes">
         <source>%n more waiting</source>
         <translation>
-            <numerusform>还有 %n 个等待处理</numerusform></translation>
+            <numerusform>还有 %n 个等待处理</numerusform>
+        </translation>
     </message>
     <message>
         <source>Wrap-up: %1</source>
