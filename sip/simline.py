@@ -24,6 +24,7 @@ import contextlib
 import gc
 import heapq
 import itertools
+import os
 import signal
 import sys
 import time
@@ -52,7 +53,12 @@ def mode_for(user: str) -> str:
 
 
 def say(line: str) -> None:
-    print(line, flush=True)
+    """One event line; if nobody reads us any more (the app closed the pipe after READY),
+    carry on silently instead of dying of a broken pipe."""
+    try:
+        print(line, flush=True)
+    except (BrokenPipeError, ValueError, OSError):
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
 
 class Scheduler:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -138,3 +139,28 @@ def test_blind_transfer_hands_the_customer_over(simline: SimLine,
     assert ended.args == [log_id, "answered", "Transferred to sip:hangup@" + simline.domain]
     # the customer's side (the line) really placed the new call we sent it to
     simline.wait_line(r"^CALL \d+ user=hangup mode=hangup", 5, start)
+
+
+def test_simline_process_helper_serves_calls_and_stops_cleanly(
+        engine_factory: EngineFactory, service_for: Callable[..., CallService],
+        qtbot: QtBot) -> None:
+    from sip.simline_process import SimLineProcess
+
+    line = SimLineProcess(ring_ms=100, hangup_after_s=0.5)
+    domain = line.start()
+    try:
+        assert domain.startswith("127.0.0.1:") and line.port > 0
+        svc = service_for(engine_factory(), domain)
+        # its stdout is closed after READY: the line must keep working regardless
+        with qtbot.waitSignal(svc.call_ended, timeout=8000) as ended:
+            svc.dial(None, "+86 138 0013 8005")  # ends in 5: answers, then hangs up
+        assert ended.args[1:] == ["answered", "Customer hung up"]
+    finally:
+        assert line.stop() == 0
+
+
+def test_simline_process_reports_a_start_failure() -> None:
+    from sip.simline_process import SimLineError, SimLineProcess
+
+    with pytest.raises(SimLineError, match="did not start.*does not exist"):
+        SimLineProcess(wav=Path("/nonexistent.wav")).start()
