@@ -114,8 +114,8 @@ def sample_queries(db_path: Path, n: int, seed: int) -> dict[str, list[str]]:
         (i,)).fetchone() for i in picks[: n * 2]) if r and r[0]]
     conn.close()
     rows = [r for r in rows if r]
-    latin = [r for r in rows if r[0].isascii()]
-    chinese = [r for r in rows if not r[0].isascii()]
+    chinese = [r for r in rows if "\u4e00" <= r[0][0] <= "\u9fff"]
+    latin = [r for r in rows if not "\u4e00" <= r[0][0] <= "\u9fff"]
 
     def window(text: str, lo: int, hi: int, start_min: int = 0) -> str:
         size = min(len(text), rng.randint(lo, hi))
@@ -124,7 +124,8 @@ def sample_queries(db_path: Path, n: int, seed: int) -> dict[str, list[str]]:
 
     prefix = [r[0][: rng.randint(3, 6)].lower() for r in latin[:n // 2]]
     prefix += [r[0][: rng.randint(2, 3)] for r in chinese[: n - len(prefix)]]
-    substring = [window(rng.choice(r), 3, 6, 1) for r in rows[:n]]
+    # Inside a field (not at its start), 3-6 characters: what trigram search is for.
+    substring = [window(rng.choice([f for f in r if len(f) >= 4]), 3, 6, 1) for r in rows[:n]]
     digits = [window(num[1:], 4, 7) for num in numbers[:n]]
     cjk2 = [window(r[0], 2, 2) for r in chinese[: int(n * 0.7)]]
     cjk2 += [window(rng.choice((r[1], r[2])), 2, 2) for r in chinese[len(cjk2): n]]
