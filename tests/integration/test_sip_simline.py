@@ -162,5 +162,5 @@ def test_simline_process_helper_serves_calls_and_stops_cleanly(
 def test_simline_process_reports_a_start_failure() -> None:
     from sip.simline_process import SimLineError, SimLineProcess
 
-    with pytest.raises(SimLineError, match="did not start.*does not exist"):
+    with pytest.raises(SimLineError, match=r"did not start.*does not exist"):
         SimLineProcess(wav=Path("/nonexistent.wav")).start()
