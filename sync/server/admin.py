@@ -132,9 +132,9 @@ def demo_seed(db: ServerDatabase, agent_password: str, lead_password: str,
                          field_versions="{}", deleted_at=None, audio_available=False,
                          created_at=now, updated_at=now)
             s.add(rec)
-            s.flush()
             feed.emit(s, rec, "upsert")
             added += 1
+        feed.drain(s)
         return added
 
     added = db.run_write(txn)

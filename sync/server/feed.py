@@ -29,6 +29,7 @@ from sync.server.models import ChangeLog, Record, User
 # Transaction id of the writer, for the snapshot-xmin pull rule on PostgreSQL (§6).
 PG_TXID = "pg_current_xact_id()::text::bigint"
 PG_XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+PENDING = "pending_changes"  # Session.info key of queued change-log entries
 
 
 def can_see(p: Principal, rec: Record) -> bool:
@@ -79,11 +80,22 @@ class Feed:
 
     def emit(self, s: Session, rec: Record, op: str, audience_user: int | None = None,
              audience_team: int | None = None, *, explicit: bool = False) -> None:
+        """Queue an entry; `drain` writes the queue in one statement (after a flush gives
+        new rows their ids). Order of entries is the order of `emit` calls."""
         if not explicit:
             audience_user, audience_team = rec.owner_user_id, rec.team_id
-        s.execute(insert(ChangeLog).values(
-            txid=self.txid(), record_id=rec.id, op=op, audience_user_id=audience_user,
-            audience_team_id=audience_team, created_at=utcnow()))
+        s.info.setdefault(PENDING, []).append((rec, op, audience_user, audience_team))
+
+    def drain(self, s: Session) -> None:
+        pending = s.info.pop(PENDING, [])
+        if not pending:
+            return
+        s.flush()
+        now = utcnow()
+        s.execute(insert(ChangeLog).values(txid=self.txid()), [
+            {"record_id": rec.id, "op": op, "audience_user_id": user,
+             "audience_team_id": team, "created_at": now}
+            for rec, op, user, team in pending])
 
     def reassign(self, s: Session, customer: Record, new_owner: User) -> None:
         """Move a customer and every row under it to `new_owner` (and their team).
@@ -91,6 +103,7 @@ class Feed:
         The previous audience gets a `remove`; the new one gets every row again, because
         their earlier change-log entries were addressed to someone else.
         """
+        self.drain(s)  # earlier entries of this transaction stay ahead of the ones below
         old_user, old_team = customer.owner_user_id, customer.team_id
         customer.owner_user_id, customer.team_id = new_owner.id, new_owner.team_id
         s.flush()
@@ -120,6 +133,7 @@ class Feed:
                 .order_by(Record.id.desc())))
             self.emit(s, customer, "remove", gone_user, gone_team, explicit=True)
         self.emit(s, customer, "delete" if customer.deleted_at else "upsert")
+        self.drain(s)
         children = (select(self.txid(), Record.id, _op_of_record(), Record.owner_user_id,
                            Record.team_id, literal(now))
                     .where(Record.customer_uuid == customer.uuid, Record.id != customer.id)

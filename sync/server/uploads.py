@@ -142,6 +142,7 @@ class UploadStore:
             rec.version += 1
             rec.updated_at = utcnow()
             self.feed.emit(s, rec, "upsert")
+            self.feed.drain(s)
 
         self.db.run_write(txn)
         log.info("recording %s uploaded and verified (%d bytes)", uuid, up.length)
