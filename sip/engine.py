@@ -37,14 +37,13 @@ from PySide6.QtCore import QObject, QTimer
 
 from agent_desktop.phone import (
     CallState,
-    MediaStats,
     PhoneBackend,
     PhoneError,
-    RecordingInfo,
     RegState,
     check_dtmf,
 )
 from sip.config import SipConfig
+from sip.media import CallMedia, apply_codec_priorities
 from sip.pjobjects import PjAccount, PjCall, describe_pj_error, parse_remote
 from sip.registration import RegistrationPolicy, describe_registration
 
@@ -62,6 +61,7 @@ _STATE_MAP = {
 }
 _TRANSPORT_TYPE = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP,
                    "tls": pj.PJSIP_TRANSPORT_TLS}
+FAST_POLL_S = 3.0
 _live_endpoint = False  # one Endpoint per process: pjsua2 itself is a singleton
 
 
@@ -73,8 +73,8 @@ class SipEngine(PhoneBackend):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.config = config
-        self._bridge = bridge
-        self._recorder_factory = recorder_factory
+        self._media = CallMedia(self, bridge, recorder_factory, config.recordings_dir,
+                                self._post)
         self._ep: pj.Endpoint | None = None
         self._acc: PjAccount | None = None
         self._transport_id = -1
@@ -97,6 +97,7 @@ class SipEngine(PhoneBackend):
         self._retry.setSingleShot(True)
         self._retry.timeout.connect(self._retry_registration)
         self.local_address = ""  # host:port of the SIP transport once started
+        self._fast_until = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
     @property
@@ -122,7 +123,12 @@ class SipEngine(PhoneBackend):
             self._create_transport(ep)
             ep.libStart()
             ep.audDevManager().setNullDev()
-            self._set_codecs(ep)
+            unknown = apply_codec_priorities(ep, self.config.codecs)
+            if unknown:
+                msg = (f"Codec {', '.join(unknown)} is not available; it was left out of "
+                       "the codec list.")
+                self._post(lambda: self.error.emit(msg))
+            self._media.capture_fallback = ep.audDevManager().getCaptureDevMedia
             self._create_account()
         except pj.Error as exc:
             msg = f"The phone could not start: {describe_pj_error(exc)}."
@@ -159,24 +165,6 @@ class SipEngine(PhoneBackend):
             tc.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
         self._transport_id = ep.transportCreate(_TRANSPORT_TYPE[self.config.transport], tc)
         self.local_address = ep.transportGetInfo(self._transport_id).localName
-
-    def _set_codecs(self, ep: pj.Endpoint) -> None:
-        available: dict[str, list[str]] = {}
-        for ci in ep.codecEnum2():
-            available.setdefault(ci.codecId.split("/")[0].upper(), []).append(ci.codecId)
-        wanted = [c.upper() for c in self.config.codecs]
-        unknown = [c for c in wanted if c not in available]
-        if unknown:
-            self._post(lambda: self.error.emit(
-                f"Codec {', '.join(unknown)} is not available (available: "
-                f"{', '.join(sorted(available))}); it was left out."))
-        known = [c for c in wanted if c in available]
-        if not known:
-            known = ["PCMA", "PCMU"]
-        for name, ids in available.items():
-            for cid in ids:
-                prio = 255 - known.index(name) if name in known else 0
-                ep.codecSetPriority(cid, prio)
 
     def _create_account(self) -> None:
         c = self.config
@@ -228,7 +216,7 @@ class SipEngine(PhoneBackend):
                and time.monotonic() < deadline):
             ep.libHandleEvents(10)
         for call in list(self._calls.values()):
-            self._teardown_media(call)  # even if DISCONNECTED never came
+            self._media.teardown(call)  # even if DISCONNECTED never came
             if not call.disconnected:
                 call.disconnected = True
                 self._post(self._emitter(call.app_id, CallState.DISCONNECTED, 0,
@@ -239,6 +227,7 @@ class SipEngine(PhoneBackend):
 
     def _destroy(self) -> None:
         global _live_endpoint
+        self._media.capture_fallback = None
         self._calls.clear()
         self._dead.clear()
         gc.collect()
@@ -289,6 +278,18 @@ class SipEngine(PhoneBackend):
         self._drain()
         if self._dead:
             self._dead.clear()  # deleted here, outside any callback of theirs
+        self._adjust_poll_rate()
+
+    def _adjust_poll_rate(self) -> None:
+        """Poll every 1 ms while a call is being set up, else every `poll_interval_ms`.
+
+        An answer from a fast peer is otherwise seen up to one idle interval late; the
+        fast phase lasts at most FAST_POLL_S after a dial or an incoming call."""
+        fast = time.monotonic() < self._fast_until and any(
+            not c.confirmed and not c.disconnected for c in self._calls.values())
+        want = 1 if fast else self.config.poll_interval_ms
+        if self._poll.interval() != want:
+            self._poll.setInterval(want)
 
     # -- registration ---------------------------------------------------------------------
     @property
@@ -374,6 +375,8 @@ class SipEngine(PhoneBackend):
                 raise PhoneError(f"'{uri}' is not a valid SIP address.") from exc
             raise PhoneError(f"The call could not be started: {reason}.") from exc
         log.info("call %d: INVITE to %s", call.app_id, uri)
+        self._fast_until = time.monotonic() + FAST_POLL_S
+        self._adjust_poll_rate()
         QTimer.singleShot(0, self, self._drain)
         return call.app_id
 
@@ -461,6 +464,7 @@ class SipEngine(PhoneBackend):
         prm.statusCode = 180
         call.answer(prm)
         log.info("call %d: incoming from %s (%r)", cid, number, name)
+        self._fast_until = time.monotonic() + FAST_POLL_S
         self._post(lambda: self.incoming_call.emit(cid, number, name))
 
     def on_call_state(self, call: PjCall) -> None:
@@ -472,11 +476,13 @@ class SipEngine(PhoneBackend):
             return  # our own 180 for an incoming call: already announced
         cid = call.app_id
         code, reason = int(info.lastStatusCode), str(info.lastReason)
+        if state == CallState.CONNECTED:
+            call.confirmed = True
         if state == CallState.DISCONNECTED:
             if call.disconnected:
                 return
             call.disconnected = True
-            self._teardown_media(call)
+            self._media.teardown(call)
             if call.fault_reason:
                 code, reason = 408, call.fault_reason
             log.info("call %d: disconnected %d %s", cid, code, reason)
@@ -507,18 +513,9 @@ class SipEngine(PhoneBackend):
             return
         first = not call.media_active
         call.media_active = True
-        if self._bridge is not None:
-            try:
-                self._bridge.attach(media)
-                call.bridged = True
-            except Exception as exc:
-                log.exception("audio bridge attach failed")
-                msg = f"No headset audio for this call: {exc}"
-                self._post(lambda: self.error.emit(msg))
+        self._media.on_media(call, media, first)
         if call.muted:
             media.adjustTxLevel(0.0)
-        if first:
-            self._start_recording(call, media)
 
     def on_transfer_status(self, call: PjCall, code: int, reason: str, final: bool) -> None:
         log.info("call %d: transfer status %d %s (final %s)", call.app_id, code, reason, final)
@@ -533,59 +530,9 @@ class SipEngine(PhoneBackend):
             log.warning("call %d: transfer failed %d %s", cid, code, reason)
 
     # -- media: recording, bridge, stats --------------------------------------------------
-    def _start_recording(self, call: PjCall, media: pj.AudioMedia) -> None:
-        rdir = self.config.recordings_dir
-        if rdir is None or self._recorder_factory is None or self._ep is None:
-            return
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = rdir / time.strftime("%Y-%m") / f"{stamp}-call{call.app_id}.wav"
-        left = (self._bridge.capture_media if self._bridge is not None else None) or \
-            self._ep.audDevManager().getCaptureDevMedia()
-        try:
-            rec = self._recorder_factory(path)
-            rec.start(left, media)
-        except Exception as exc:
-            log.exception("recording could not start for call %d", call.app_id)
-            msg = f"This call is not being recorded: {exc}"
-            self._post(lambda: self.error.emit(msg))
-            return
-        call.recorder = rec
-        cid = call.app_id
-        failed = getattr(rec, "failed", None)
-        if failed is not None:
-            failed.connect(self.error)
-        self._post(lambda: self.recording_started.emit(cid, str(path)))
-
-    def _teardown_media(self, call: PjCall) -> None:
-        rec, call.recorder = call.recorder, None
-        if rec is not None:
-            try:
-                res = rec.stop()  # type: ignore[attr-defined]
-                info = RecordingInfo(str(res.path), float(res.duration_s), int(res.size_bytes),
-                                     str(res.sha256), list(res.paused_spans))
-                cid = call.app_id
-                self._post(lambda: self.recording_finished.emit(cid, info))
-                if getattr(res, "error", None):
-                    err = str(res.error)
-                    self._post(lambda: self.error.emit(err))
-            except Exception:
-                log.exception("stopping the recorder of call %d failed", call.app_id)
-        if call.bridged and self._bridge is not None:
-            call.bridged = False
-            try:
-                self._bridge.detach()
-            except Exception:
-                log.exception("audio bridge detach failed")
-
     def pause_recording(self, call_id: int, paused: bool) -> None:
         """Pause/resume the call's recording (card numbers): silence keeps the timeline."""
-        call = self._call(call_id)
-        if call.recorder is None:
-            raise PhoneError("This call is not being recorded.")
-        if paused:
-            call.recorder.pause()  # type: ignore[attr-defined]
-        else:
-            call.recorder.resume()  # type: ignore[attr-defined]
+        self._media.pause_recording(self._call(call_id), paused)
 
     def _on_stats(self) -> None:
         step = self.config.stats_interval_ms / 1000.0
@@ -597,7 +544,7 @@ class SipEngine(PhoneBackend):
                 call.want_hold = call.held
                 self.error.emit("The other side did not answer the hold/resume request.")
             try:
-                stats = self._read_stats(call)
+                stats = call.read_stats()
             except pj.Error as exc:
                 log.debug("stats for call %d: %s", call.app_id, describe_pj_error(exc))
                 continue
@@ -620,19 +567,3 @@ class SipEngine(PhoneBackend):
                     call.hangup(pj.CallOpParam(True))
                 except pj.Error as exc:
                     log.error("hangup after RTP timeout: %s", describe_pj_error(exc))
-
-    def _read_stats(self, call: PjCall) -> MediaStats | None:
-        idx = call.audio_index()
-        if idx < 0:
-            return None
-        si = call.getStreamInfo(idx)
-        st = call.getStreamStat(idx)
-        rx = st.rtcp.rxStat
-        pkt, loss = int(rx.pkt), int(rx.loss)
-        return MediaStats(
-            codec=str(si.codecName), clock_rate=int(si.codecClockRate),
-            rx_jitter_ms=rx.jitterUsec.mean / 1000.0,
-            rx_loss_percent=(100.0 * loss / (pkt + loss)) if pkt + loss else 0.0,
-            rx_packets=pkt, tx_packets=int(st.rtcp.txStat.pkt),
-            rtt_ms=st.rtcp.rttUsec.mean / 1000.0,
-        )

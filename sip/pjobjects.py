@@ -15,6 +15,8 @@ from typing import Protocol
 
 import pjsua2 as pj
 
+from agent_desktop.phone import MediaStats
+
 log = logging.getLogger(__name__)
 
 _REMOTE = re.compile(r'^\s*(?:"?(?P<name>[^"<]*?)"?\s*)?<?(?P<uri>sips?:[^>]+)>?')
@@ -80,6 +82,7 @@ class PjCall(pj.Call):
         self.app_id = 0  # the engine's stable id
         self.outgoing = call_id == pj.PJSUA_INVALID_ID
         self.disconnected = False
+        self.confirmed = False
         self.held = False  # confirmed by the far end (media state LOCAL_HOLD)
         self.want_hold = False
         self.hold_pending_since = 0.0  # monotonic time a hold/unhold re-INVITE was sent
@@ -133,3 +136,20 @@ class PjCall(pj.Call):
             if mi.type == pj.PJMEDIA_TYPE_AUDIO:
                 return i
         return -1
+
+    def read_stats(self) -> MediaStats | None:
+        """Codec, jitter, loss and packet counts of the audio stream (RTCP view)."""
+        idx = self.audio_index()
+        if idx < 0:
+            return None
+        si = self.getStreamInfo(idx)
+        st = self.getStreamStat(idx)
+        rx = st.rtcp.rxStat
+        pkt, loss = int(rx.pkt), int(rx.loss)
+        return MediaStats(
+            codec=str(si.codecName), clock_rate=int(si.codecClockRate),
+            rx_jitter_ms=rx.jitterUsec.mean / 1000.0,
+            rx_loss_percent=(100.0 * loss / (pkt + loss)) if pkt + loss else 0.0,
+            rx_packets=pkt, tx_packets=int(st.rtcp.txStat.pkt),
+            rtt_ms=st.rtcp.rttUsec.mean / 1000.0,
+        )
