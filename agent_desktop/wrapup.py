@@ -26,6 +26,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from agent_desktop.customers import STAGES, STATUSES
 from agent_desktop.phone import install_emit_refcount_fix
@@ -186,37 +188,38 @@ class WrapupService(QObject):
 
     # ----------------------------------------------------------------- drafts
     def open(self, call_log_id: int) -> PendingWrapup:
-        """The call's wrap-up as it stands; creates the draft row so it survives a crash."""
-        with self._db.transaction() as s:
-            call = s.get(CallLog, call_log_id)
-            if call is None:
+        """The call's wrap-up as it stands; creates the draft row so it survives a crash.
+
+        Core SQL, not the ORM: this runs between hang-up and the dialog being on screen
+        (budget 100 ms), and drafts are local-only rows the outbox never sees.
+        """
+        now = to_iso(self._clock())
+        with self._db.engine.begin() as conn:
+            row = conn.execute(_pending_query().where(CallLog.id == call_log_id)).one_or_none()
+            if row is None:
                 raise WrapupError(f"Call {call_log_id} no longer exists; nothing to wrap up.")
-            draft = s.get(WrapupDraft, call_log_id)
-            created = False
-            if draft is None and call.wrapped_up_at is None:
-                draft = WrapupDraft(call_log_id=call_log_id, data=WrapupData().to_json(),
-                                    updated_at=to_iso(self._clock()))
-                s.add(draft)
-                created = True
-            result = self._pending(s, call, draft)
+            created = row.draft is None and row.wrapped_up_at is None
+            if created:
+                conn.execute(sqlite_insert(WrapupDraft).values(
+                    call_log_id=call_log_id, data=WrapupData().to_json(), updated_at=now,
+                ).on_conflict_do_nothing())
         if created:
             self.pending_changed.emit()
-        return result
+        return _to_pending(row, has_draft=created or row.draft is not None)
 
     def save_draft(self, call_log_id: int, data: WrapupData) -> None:
         """Persist what was typed (local only, no outbox): called on every debounced change."""
         text = data.to_json()
         now = to_iso(self._clock())
-        with self._db.transaction() as s:
-            draft = s.get(WrapupDraft, call_log_id)
-            if draft is None:
-                if s.get(CallLog, call_log_id) is None:
-                    log.error("draft for missing call %s not saved: %s", call_log_id, text)
-                    raise WrapupError(f"Call {call_log_id} no longer exists; draft not saved.")
-                s.add(WrapupDraft(call_log_id=call_log_id, data=text, updated_at=now))
-            elif draft.data != text:
-                draft.data = text
-                draft.updated_at = now
+        try:
+            with self._db.engine.begin() as conn:
+                conn.execute(sqlite_insert(WrapupDraft).values(
+                    call_log_id=call_log_id, data=text, updated_at=now,
+                ).on_conflict_do_update(index_elements=[WrapupDraft.call_log_id],
+                                        set_={"data": text, "updated_at": now}))
+        except IntegrityError as exc:  # the call log is gone (foreign key)
+            log.error("draft for missing call %s not saved: %s", call_log_id, text)
+            raise WrapupError(f"Call {call_log_id} no longer exists; draft not saved.") from exc
 
     def pending_drafts(self) -> list[PendingWrapup]:
         """Every wrap-up still open: saved drafts, and answered calls never wrapped up.
@@ -225,16 +228,14 @@ class WrapupService(QObject):
         call log (written at call start) is on disk, so its wrap-up must reopen too.
         """
         since = to_iso(self._clock() - PENDING_WINDOW)
-        with self._db.session() as s:
-            stmt = (
-                select(CallLog, WrapupDraft)
-                .outerjoin(WrapupDraft, WrapupDraft.call_log_id == CallLog.id)
+        stmt = (_pending_query()
                 .where(CallLog.wrapped_up_at.is_(None), CallLog.deleted_at.is_(None))
                 .where(or_(WrapupDraft.call_log_id.is_not(None),
                            and_(CallLog.answered_at.is_not(None), CallLog.started_at >= since)))
-                .order_by(CallLog.started_at, CallLog.id)
-            )
-            return [self._pending(s, call, draft) for call, draft in s.execute(stmt).all()]
+                .order_by(CallLog.started_at, CallLog.id))
+        with self._db.engine.connect() as conn:
+            return [_to_pending(r, has_draft=r.draft is not None)
+                    for r in conn.execute(stmt).all()]
 
     def can_dial(self) -> tuple[bool, str]:
         """Whether the next call may start (setting `wrapup.required_before_next_call`)."""
@@ -363,26 +364,38 @@ class WrapupService(QObject):
                 f"disposition and notes were saved on the call log; {what} could not be "
                 "applied to a deleted customer.")
 
-    def _pending(self, s: Any, call: CallLog, draft: WrapupDraft | None) -> PendingWrapup:
-        customer = s.get(Customer, call.customer_id) if call.customer_id else None
-        data = WrapupData.from_json(draft.data) if draft is not None else WrapupData()
-        return PendingWrapup(
-            call_log_id=call.id,
-            customer_id=call.customer_id,
-            customer_name=customer.name if customer is not None else "",
-            customer_status=customer.status if customer is not None else "",
-            customer_stage=customer.stage if customer is not None else "",
-            customer_do_not_call=bool(customer.do_not_call) if customer is not None else False,
-            customer_deleted=call.customer_id is not None and (
-                customer is None or customer.deleted_at is not None),
-            number=call.number,
-            direction=call.direction,
-            outcome=call.outcome,
-            started_at=call.started_at,
-            talk_seconds=call.talk_seconds,
-            data=data,
-            has_draft=draft is not None,
-        )
+
+def _pending_query() -> Any:
+    """One row per call with its customer and draft: everything the dialog shows."""
+    return (select(CallLog.id, CallLog.customer_id, CallLog.number, CallLog.direction,
+                   CallLog.outcome, CallLog.started_at, CallLog.talk_seconds,
+                   CallLog.wrapped_up_at, Customer.name, Customer.status, Customer.stage,
+                   Customer.do_not_call, Customer.deleted_at.label("customer_deleted_at"),
+                   Customer.id.label("customer_row"), WrapupDraft.data.label("draft"))
+            .select_from(CallLog)
+            .outerjoin(Customer, Customer.id == CallLog.customer_id)
+            .outerjoin(WrapupDraft, WrapupDraft.call_log_id == CallLog.id))
+
+
+def _to_pending(r: Any, *, has_draft: bool) -> PendingWrapup:
+    live = r.customer_row is not None
+    return PendingWrapup(
+        call_log_id=r.id,
+        customer_id=r.customer_id,
+        customer_name=r.name or "" if live else "",
+        customer_status=r.status or "" if live else "",
+        customer_stage=r.stage or "" if live else "",
+        customer_do_not_call=bool(r.do_not_call) if live else False,
+        customer_deleted=r.customer_id is not None and (
+            not live or r.customer_deleted_at is not None),
+        number=r.number,
+        direction=r.direction,
+        outcome=r.outcome,
+        started_at=r.started_at,
+        talk_seconds=r.talk_seconds or 0.0,
+        data=WrapupData.from_json(r.draft) if r.draft is not None else WrapupData(),
+        has_draft=has_draft,
+    )
 
 
 def _customer_side(data: WrapupData) -> list[str]:

@@ -123,6 +123,7 @@ class WrapupDialog(QDialog):
         self._pending: PendingWrapup | None = None
         self._queue: list[int] = []
         self._loading = False
+        self._tags_stale = True
         self.setModal(False)
         self.setWindowTitle(self.tr("Wrap-up"))
         self._debounce = QTimer(self)
@@ -366,7 +367,7 @@ class WrapupDialog(QDialog):
             else:
                 self.dispositions.setCurrentIndex(QModelIndex())
                 self.dispositions.clearSelection()
-            self._tag_model.setStringList(self._service.known_tags(limit=500))
+            self._tags_stale = True  # read on the first keystroke: keeps opening fast
             self.tags.setText(", ".join(d.tags))
             self.notes.setPlainText(d.notes)
             fill_combo(self.status, STATUSES, d.status or p.customer_status, status_label)
@@ -446,6 +447,9 @@ class WrapupDialog(QDialog):
             if popup is not None:
                 popup.hide()
             return
+        if self._tags_stale:
+            self._tag_model.setStringList(self._service.known_tags(limit=500))
+            self._tags_stale = False
         self._completer.setCompletionPrefix(prefix)
         self._completer.complete()
 

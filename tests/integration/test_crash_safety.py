@@ -230,6 +230,7 @@ class Rig:
     tmp: Path
     customer: int
     line: Any = None
+    runs: int = 0
 
     @property
     def domain(self) -> str:
@@ -258,8 +259,11 @@ class Rig:
         """Run the worker; SIGKILL it after `kill_after` output lines (+ delay)."""
         cmd = [*WORKER, mode, "--db", str(self.db_path), "--rec", str(self.rec),
                "--domain", self.domain, "--customer", str(self.customer), "--seed", str(seed)]
+        self.runs += 1
+        err_path = self.tmp / f"worker-{self.runs:03d}-{mode}.stderr"
+        err = err_path.open("wb")
         proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=err,
                                 env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
                                 start_new_session=True)
         assert proc.stdout is not None
@@ -278,6 +282,10 @@ class Rig:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
             proc.stdout.close()
+            err.close()
+        if rc not in (0, -signal.SIGKILL):  # say why, from the worker's own stderr
+            tail = err_path.read_text(errors="replace").splitlines()[-25:]
+            lines.append("STDERR " + "\nSTDERR ".join(tail))
         return lines, rc
 
 
