@@ -5,8 +5,8 @@ fire when a device is added but not when it is removed, and `QMediaDevices.audio
 keeps listing an unplugged headset; PulseAudio silently moves the stream to the fallback
 device while the Qt sink stays Active. So presence is read from the sound server itself
 (`pactl list short sinks|sources`, which also works on PipeWire's pulse layer), woken by
-`pactl subscribe` events and, as a safety net, a slow poll. Where `pactl` is absent Qt's
-own lists are used.
+`pactl subscribe` events (a poll takes over if that process is missing or ends). Where
+`pactl` is absent Qt's own lists are used.
 """
 
 from __future__ import annotations
@@ -64,19 +64,28 @@ class DeviceWatcher(QObject):
         self._media.audioOutputsChanged.connect(self.changed)
 
     def start(self) -> None:
+        """Listen to `pactl subscribe`; poll only where that is impossible (no pactl, or
+        it exited), since each poll spawns two `pactl` processes."""
         if self._pactl:
             proc = QProcess(self)
             proc.setProgram(self._pactl)
             proc.setArguments(["subscribe"])
             proc.readyReadStandardOutput.connect(self._on_events)
+            proc.finished.connect(self._on_subscribe_ended)
             proc.start()
             self._proc = proc
         self._last = self.present_ids()
+        if self._proc is None or not self._proc.waitForStarted(2000):
+            self._timer.start()
+
+    def _on_subscribe_ended(self) -> None:
+        log.info("pactl subscribe ended; polling the device list every %d ms", POLL_MS)
         self._timer.start()
 
     def stop(self) -> None:
         self._timer.stop()
         if self._proc is not None:
+            self._proc.finished.disconnect(self._on_subscribe_ended)
             self._proc.kill()
             self._proc.waitForFinished(1000)
             self._proc = None
