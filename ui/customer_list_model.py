@@ -134,6 +134,10 @@ class CustomerListModel(QAbstractTableModel):
     def customer_id(self, row: int) -> int | None:
         return self._rows[row].id if 0 <= row < len(self._rows) else None
 
+    def loaded_ids(self) -> list[int]:
+        """Ids of the rows fetched so far, in display order (e.g. a dialer's call list)."""
+        return [r.id for r in self._rows]
+
     def row_of(self, customer_id: int) -> int | None:
         return self._row_of.get(customer_id)
 

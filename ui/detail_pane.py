@@ -7,6 +7,9 @@ a save, so the pane never displays something that is not in the database.
 
 Signals:
     message(str): a short status-bar message (saved, or why something was refused).
+    customer_shown(int): a (different) customer is now on screen — the softphone's "call
+        the selected customer" and the dialer follow this.
+    cleared(): no customer is shown any more.
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ def _fit_rows(view: QListWidget, max_rows: int) -> None:
 
 class DetailPane(QStackedWidget):
     message = Signal(str)
+    customer_shown = Signal(int)
+    cleared = Signal()
 
     def __init__(self, service: CustomerService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -284,14 +289,18 @@ class DetailPane(QStackedWidget):
         self._show(detail, keep_fields=self.is_dirty())
 
     def clear(self) -> None:
+        had = self.detail is not None
         self.detail = None
         self.setCurrentWidget(self.placeholder)
+        if had:
+            self.cleared.emit()
 
     def focus_first_field(self) -> None:
         self.inputs["name"].setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _show(self, d: CustomerDetail, *, keep_fields: bool) -> None:
         self._loading = True
+        changed = self.detail is None or self.detail.id != d.id
         try:
             self.detail = d
             self.title.setText(d.name)
@@ -338,6 +347,8 @@ class DetailPane(QStackedWidget):
             self.setCurrentWidget(self._scroll)
         finally:
             self._loading = False
+        if changed:
+            self.customer_shown.emit(d.id)
 
     def _show_phones(self, d: CustomerDetail) -> None:
         self.phones.clear()

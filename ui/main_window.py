@@ -190,7 +190,7 @@ class MainWindow(QMainWindow):
     def _customer_created(self, dialog: CustomerDialog) -> None:
         if dialog.saved_id is None:
             return
-        self.customer_list.model.set_query(self.customer_list.model.query)
+        self.refresh_list()
         self.open_customer(dialog.saved_id, focus=True)
         self.statusBar().showMessage(self.tr("Customer created"), 6000)
 
@@ -227,6 +227,13 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         self.view_menu.addAction(dock.toggleViewAction())
         return dock
+
+    def refresh_list(self) -> None:
+        """Re-run the current search (after an import or a sync brought new rows)."""
+        self.customer_list.model.set_query(self.customer_list.model.query)
+
+    def current_customer_id(self) -> int | None:
+        return self.detail.detail.id if self.detail.detail is not None else None
 
     def add_status_widget(self, widget: QWidget) -> None:
         """A permanent status-bar widget (call state, sync state)."""

@@ -810,6 +810,113 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     </message>
 </context>
 <context>
+    <name>SettingsSchema</name>
+    <message>
+        <source>UI language</source>
+        <translation>界面语言</translation>
+    </message>
+    <message>
+        <source>Default country (ISO 3166 alpha-2) for phone numbers typed without +</source>
+        <translation>未带 + 号输入的电话号码所属的默认国家（ISO 3166 两位代码）</translation>
+    </message>
+    <message>
+        <source>Central server URL; empty = embedded server on loopback</source>
+        <translation>中心服务器地址；留空 = 使用本机内置服务器</translation>
+    </message>
+    <message>
+        <source>Sign-in name on the central server</source>
+        <translation>中心服务器的登录名</translation>
+    </message>
+    <message>
+        <source>Verify the server's TLS certificate</source>
+        <translation>验证服务器的 TLS 证书</translation>
+    </message>
+    <message>
+        <source>Extra CA bundle for the server (PEM)</source>
+        <translation>服务器的附加 CA 证书包 (PEM)</translation>
+    </message>
+    <message>
+        <source>Seconds between background sync rounds</source>
+        <translation>后台同步间隔（秒）</translation>
+    </message>
+    <message>
+        <source>SIP registrar/domain; empty = simulated customer line</source>
+        <translation>SIP 注册服务器/域名；留空 = 模拟客户线路</translation>
+    </message>
+    <message>
+        <source>SIP user name (the password lives in the keyring)</source>
+        <translation>SIP 用户名（密码保存在密钥环中）</translation>
+    </message>
+    <message>
+        <source>SIP transport</source>
+        <translation>SIP 传输协议</translation>
+    </message>
+    <message>
+        <source>CA file used to verify a TLS registrar</source>
+        <translation>用于验证 TLS 注册服务器的 CA 文件</translation>
+    </message>
+    <message>
+        <source>Local SIP port (0 = any free port)</source>
+        <translation>本地 SIP 端口（0 = 任意空闲端口）</translation>
+    </message>
+    <message>
+        <source>Codec priority, comma separated</source>
+        <translation>编解码器优先级，用逗号分隔</translation>
+    </message>
+    <message>
+        <source>Hang up a ringing outgoing call after this</source>
+        <translation>呼出振铃超过此时间后挂断</translation>
+    </message>
+    <message>
+        <source>Digits put before every dialled number</source>
+        <translation>每个拨出号码前加拨的数字</translation>
+    </message>
+    <message>
+        <source>Dial national format (drop +CC) for numbers in the default region</source>
+        <translation>默认国家的号码按国内格式拨打（去掉 +国家代码）</translation>
+    </message>
+    <message>
+        <source>Domain of the SIP URI; empty = registrar</source>
+        <translation>SIP URI 的域名；留空 = 注册服务器</translation>
+    </message>
+    <message>
+        <source>Microphone (empty = system default)</source>
+        <translation>麦克风（留空 = 系统默认）</translation>
+    </message>
+    <message>
+        <source>Headset/speaker (empty = system default)</source>
+        <translation>耳机/扬声器（留空 = 系统默认）</translation>
+    </message>
+    <message>
+        <source>Record every call automatically</source>
+        <translation>自动录制每次通话</translation>
+    </message>
+    <message>
+        <source>Play a consent notice before recording</source>
+        <translation>录音前播放告知提示</translation>
+    </message>
+    <message>
+        <source>Block dialling until the last call is wrapped up</source>
+        <translation>完成上一通电话的话后处理前禁止拨号</translation>
+    </message>
+    <message>
+        <source>Dispositions offered in wrap-up (hotkeys 1–9 in this order)</source>
+        <translation>话后处理中的通话结果选项（按此顺序对应快捷键 1–9）</translation>
+    </message>
+    <message>
+        <source>Local time window in which the power dialer may call a number</source>
+        <translation>自动拨号器允许呼叫的当地时间段</translation>
+    </message>
+    <message>
+        <source>Retry busy/no-answer numbers after N minutes</source>
+        <translation>忙线/无人接听的号码在 N 分钟后重试</translation>
+    </message>
+    <message>
+        <source>Maximum attempts per number in a call list</source>
+        <translation>呼叫列表中每个号码的最多尝试次数</translation>
+    </message>
+</context>
+<context>
     <name>SignInDialog</name>
     <message>
         <source>Sign in to the sync server</source>

@@ -79,7 +79,7 @@ def select_row(ctx: AppContext, row: int) -> int:
     table.setCurrentIndex(table.model().index(row, 0))
     detail = ctx.window.detail.detail
     assert detail is not None
-    return detail.id
+    return int(detail.id)
 
 
 def test_list_shows_customers_and_selection_opens_detail(ctx: AppContext) -> None:
@@ -315,3 +315,17 @@ def test_about_box(ctx: AppContext) -> None:
     box = ctx.window.show_about()
     assert box.isVisible() and "telesales" in box.text()
     box.close()
+
+
+def test_hooks_for_softphone_and_dialer(ctx: AppContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    pane = ctx.window.detail
+    with qtbot.waitSignal(pane.customer_shown) as sig:
+        cid = select_row(ctx, 2)
+    assert sig.args == [cid]
+    assert ctx.window.current_customer_id() == cid
+    with qtbot.assertNotEmitted(pane.customer_shown):
+        pane.reload_if_shown(cid)  # same customer again: not a new selection
+    assert ctx.window.customer_list.model.loaded_ids()[2] == cid
+    ctx.customers.create_customer({"name": "Aaron Able"})
+    ctx.window.refresh_list()
+    assert ctx.window.customer_list.model.index(0, 0).data() == "Aaron Able"
