@@ -15,6 +15,7 @@ from pathlib import Path
 
 BENCHMARKS = {
     "customers": "tests.bench.customers",
+    "throughput": "tests.bench.throughput",
 }
 BENCH_DIR = Path(".bench")
 
