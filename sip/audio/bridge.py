@@ -140,6 +140,7 @@ class AudioBridge(QObject):
         self._timer.timeout.connect(self._emit_counters)
         self._started = False
         self._prepared = False
+        self._muted = False
 
     # -- lifetime (composition root) -------------------------------------------------
 
@@ -233,6 +234,7 @@ class AudioBridge(QObject):
             self.speaker_ring.reset_counters()
             mic = SourcePort("bridge-mic", self.mic_ring)
             spk = SinkPort("bridge-speaker", self.speaker_ring)
+            mic.muted = self._muted
             mic.create()
             spk.create()
             self._mic_port, self._spk_port = mic, spk
@@ -263,6 +265,18 @@ class AudioBridge(QObject):
                  stats.mic_overruns, stats.speaker_underruns, stats.speaker_overruns,
                  stats.port_errors)
         return stats
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    def set_muted(self, muted: bool) -> None:
+        """Mute the agent's microphone at the source (any thread): silence goes to the
+        customer *and* to the recording's left channel, unlike lowering the call's
+        transmit level, which would still record what a muted agent says."""
+        self._muted = muted
+        if self._mic_port is not None:
+            self._mic_port.muted = muted
 
     def stats(self) -> BridgeStats:
         errors = sum(p.errors for p in (self._mic_port, self._spk_port) if p is not None)

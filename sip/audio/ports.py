@@ -29,6 +29,9 @@ FRAME_MS = 20
 FRAME_BYTES = CLOCK_RATE * FRAME_MS // 1000 * 2  # 640: 20 ms of 16-bit mono
 
 
+_SILENCE = bytes(FRAME_BYTES)
+
+
 def audio_format() -> pj.MediaFormatAudio:
     """16 kHz mono 16-bit, 20 ms frames: the conference bridge's own format."""
     fmt = pj.MediaFormatAudio()
@@ -118,10 +121,14 @@ class SourcePort(_GuardedPort):
     def __init__(self, name: str, ring: ByteRing) -> None:
         super().__init__(name)
         self.ring = ring
+        #: Muted: the ring is still drained (no stale audio on unmute) but silence is
+        #: sent, so neither the customer nor the recording hears the agent.
+        self.muted = False
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         try:
-            write_frame(frame, self.ring.read(FRAME_BYTES))
+            data = self.ring.read(FRAME_BYTES)
+            write_frame(frame, _SILENCE if self.muted else data)
         except Exception as exc:
             self._record_error(exc)
 

@@ -277,6 +277,12 @@ def child_main(argv: list[str]) -> int:
     ap.add_argument("--unplug-at", type=float, default=0.0,
                     help="unload the headset sink at this second (hot-plug test)")
     ap.add_argument("--replug-at", type=float, default=0.0)
+    ap.add_argument("--plug", default="module-null-sink sink_name=spare "
+                    "sink_properties=device.description=Spare",
+                    help="pactl load-module arguments of the device to unplug/replug")
+    ap.add_argument("--mute", dest="mute_at", default=None,
+                    type=lambda v: [float(x) for x in v.split(",")],
+                    help="mute the microphone from A to B seconds")
     ap.add_argument("--prepare", action="store_true", help="open devices when dialling")
     ap.add_argument("--fsize-limit", type=int, default=0,
                     help="RLIMIT_FSIZE in bytes: writes beyond it fail (EFBIG) like a full disk")
@@ -405,13 +411,20 @@ def child_main(argv: list[str]) -> int:
             marks["unplug"] = t
             mods = subprocess.run(["pactl", "list", "short", "modules"], text=True,
                                   capture_output=True, check=False).stdout
+            key = args.plug.split()[1]  # e.g. sink_name=spare
             for line in mods.splitlines():
-                if "sink_name=spare" in line:
-                    pulse("unload-module", line.split("\t")[0])
+                cols = line.split("\t")
+                if len(cols) > 2 and key in cols[2].split():
+                    pulse("unload-module", cols[0])
         if args.replug_at and "replug" not in marks and t >= args.replug_at:
             marks["replug"] = t
-            pulse("load-module", "module-null-sink", "sink_name=spare",
-                  "sink_properties=device.description=Spare")
+            pulse("load-module", *args.plug.split())
+        if args.mute_at and "mute" not in marks and t >= args.mute_at[0]:
+            marks["mute"] = t
+            bridge.set_muted(True)
+        if args.mute_at and "unmute" not in marks and t >= args.mute_at[1]:
+            marks["unmute"] = t
+            bridge.set_muted(False)
         if "cpu0" not in marks and t >= 1.0:
             marks["cpu0"] = sum(proc.cpu_times()[:2])
             marks["wall0"] = time.monotonic()

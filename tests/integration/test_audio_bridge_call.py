@@ -42,8 +42,8 @@ def test_call_audio_goes_both_ways_and_is_recorded_in_stereo(
     pulse.play_into_mic(sine_wav(tmp_path / "mic.wav", 440, 40))
     pulse.record_headset(tmp_path / "headset.wav")
     out = tmp_path / "rec" / "call.wav"
-    run = run_call_child(pulse.env, tone_peer.uri, out, 6, "--pause", "3,4", "--prepare",
-                         "--input", MIC, "--output", HEADSET)
+    run = run_call_child(pulse.env, tone_peer.uri, out, 7, "--pause", "3,4", "--prepare",
+                         "--mute", "5,5.6", "--input", MIC, "--output", HEADSET)
     assert run.returncode == 0, run.stderr[-3000:]
     rep = run.report
     assert rep["events"][-1] == "DISCONNECTED" and "CONFIRMED" in rep["events"]
@@ -53,7 +53,7 @@ def test_call_audio_goes_both_ways_and_is_recorded_in_stereo(
 
     rec = rep["recording"]
     assert rec["error"] is None
-    assert rec["duration_s"] == pytest.approx(6, abs=0.2)
+    assert rec["duration_s"] == pytest.approx(7, abs=0.2)
     assert rec["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert rec["size_bytes"] == out.stat().st_size
     (p0, p1), = rec["paused_spans"]
@@ -62,14 +62,19 @@ def test_call_audio_goes_both_ways_and_is_recorded_in_stereo(
     channels, s = read_wav(out)
     assert channels == 2
     left, right = s[:, 0], s[:, 1]
-    for a, b in ((0.5, 2.9), (4.1, 5.9)):
+    for a, b in ((0.5, 2.9), (4.1, 6.9)):
         assert dominant_hz(window(right, a, b)) == pytest.approx(1000, abs=3)
     # The microphone stream needs a moment to start delivering; after that, the agent.
-    for a, b in ((1.5, 2.9), (4.1, 5.9)):
+    for a, b in ((1.5, 2.9), (4.1, 4.9), (5.8, 6.9)):
         assert dominant_hz(window(left, a, b)) == pytest.approx(440, abs=3)
         assert rms(window(left, a, b)) > 1000
+    # Paused: both sides silent. Muted (5.0–5.6 s): the agent only.
     assert rms(window(left, p0 + 0.02, p1 - 0.02)) == 0
     assert rms(window(right, p0 + 0.02, p1 - 0.02)) == 0
+    m0, m1 = rep["marks"]["mute"], rep["marks"]["unmute"]
+    assert rms(window(left, m0 + 0.1, m1 - 0.05)) == 0
+    assert rms(window(right, m0 + 0.1, m1 - 0.05)) > 1000
+    assert rep["counters"] is not None  # the once-a-second counters signal fired
 
     stats = rep["stats"]
     assert stats["port_errors"] == 0

@@ -9,11 +9,15 @@ import pytest
 
 from tests.integration.audio_rig import (
     HEADSET,
+    MIC,
     PulseRig,
     TonePeer,
+    dominant_hz,
     pulse,
     read_wav,
+    rms,
     run_call_child,
+    sine_wav,
     tone_peer,
 )
 
@@ -42,3 +46,28 @@ def test_unplugged_headset_falls_back_to_default_and_is_picked_up_again(
     loud_s = (abs(heard[:, 0].astype(int)) > 2000).sum() / 16000
     # The default headset carried the call only while Spare was unplugged (2.5 s).
     assert 1.5 < loud_s < 3.5, f"default headset played {loud_s:.2f} s of the call"
+
+
+def test_unplugged_microphone_falls_back_and_the_agent_stays_audible(
+        pulse: PulseRig, tone_peer: TonePeer, tmp_path: Path) -> None:
+    """Both microphones hear the same 440 Hz feed: the recording's left channel must carry
+    it before the unplug, on the default mic in between, and after the replug."""
+    plug = ("module-remap-source source_name=sparemic master=micfeed.monitor "
+            "source_properties=device.description=SpareMic")
+    loaded = pulse.pactl("load-module", *plug.split())
+    assert loaded.returncode == 0, loaded.stderr
+    pulse.play_into_mic(sine_wav(tmp_path / "mic.wav", 440, 40))
+    out = tmp_path / "call.wav"
+    run = run_call_child(pulse.env, tone_peer.uri, out, 8, "--input", "SpareMic",
+                         "--plug", plug, "--unplug-at", "2.5", "--replug-at", "5",
+                         "--prepare")
+    assert run.returncode == 0, run.stderr[-3000:]
+    rep = run.report
+    assert "SpareMic" in rep["inputs"] and MIC in rep["inputs"]
+    assert rep["signals"] == [["device_lost", "SpareMic"], ["device_changed", "SpareMic"]]
+    _, s = read_wav(out)
+    left = s[:, 0]
+    for a, b in ((1.5, 2.4), (3.5, 4.8), (6.5, 7.8)):
+        seg = left[int(a * 16000):int(b * 16000)]
+        assert dominant_hz(seg) == pytest.approx(440, abs=3), (a, b)
+        assert rms(seg) > 1000, (a, b)
