@@ -81,7 +81,9 @@ def test_sipp_never_answers_cancel_after_timeout(tmp_path: Path, peers: list[Pee
         log_id = svc.dial(None, sipp.uri())
     assert ended.args[1:] == ["no_answer", "No answer after 1 s"]
     assert outcome_of(db, log_id) == ("no_answer", 487)
-    assert sipp.proc.wait(10) == 0  # sipp saw CANCEL, sent 487 and got the ACK
+    # sipp saw CANCEL, sent 487 and got the ACK (keep the engine polling meanwhile)
+    qtbot.waitUntil(lambda: sipp.proc.poll() is not None, timeout=10000)
+    assert sipp.proc.returncode == 0, "\n".join(sipp.lines[-30:])
 
 
 def test_incoming_call_from_sipp_answered(tmp_path: Path, peers: list[Peer],
@@ -100,7 +102,8 @@ def test_incoming_call_from_sipp_answered(tmp_path: Path, peers: list[Peer],
     with qtbot.waitSignal(svc.call_ended, timeout=8000) as ended:
         svc.answer(log_id)
     assert ended.args[1:] == ["answered", "Caller hung up"]
-    assert uac.proc.wait(10) == 0
+    qtbot.waitUntil(lambda: uac.proc.poll() is not None, timeout=10000)
+    assert uac.proc.returncode == 0
     with db.session() as s:
         row = s.get(CallLog, log_id)
         assert row is not None and row.direction == "in" and row.answered_at
