@@ -205,14 +205,15 @@ class StereoRecorder(QObject):
 
 
 def repair_recordings(folder: Path) -> list[Path]:
-    """Run `repair_wav_header` on every WAV in `folder` (app start-up after a crash).
+    """Run `repair_wav_header` on every WAV under `folder`, subfolders included (the
+    engine files recordings by month). Called at app start-up, after a possible crash.
 
     Returns the files that needed repair; files that are not ours are logged, not
     touched."""
     repaired: list[Path] = []
     if not folder.is_dir():
         return repaired
-    for path in sorted(folder.glob("*.wav")):
+    for path in sorted(folder.rglob("*.wav")):
         try:
             if repair_wav_header(path):
                 repaired.append(path)

@@ -158,7 +158,8 @@ def test_repair_refuses_files_that_are_not_our_wavs(tmp_path: Path) -> None:
 def test_repair_recordings_fixes_a_folder_and_leaves_strangers_alone(tmp_path: Path) -> None:
     good = tmp_path / "a.wav"
     good.write_bytes(wav_header(400) + bytes(400))
-    broken = tmp_path / "b.wav"
+    (tmp_path / "2026-11").mkdir()
+    broken = tmp_path / "2026-11" / "b.wav"  # recordings are filed by month
     broken.write_bytes(wav_header(0) + bytes(800))
     stranger = tmp_path / "c.wav"
     stranger.write_bytes(b"not audio at all, but long enough to have a header.....")
