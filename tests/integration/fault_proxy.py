@@ -283,3 +283,92 @@ class FaultProxy:
                         s.close()
                     with self._lock:
                         self._conns.discard(s)
+
+
+# --- simulated agents ------------------------------------------------------------------
+class Agent:
+    """One desktop install: its own local database, keyring entries and client id."""
+
+    def __init__(self, name: str, root: Path, url: str, user: User, *,
+                 pull_limit: int = 500, push_batch: int = 500,
+                 read_timeout_s: float = 10.0) -> None:
+        from agent_desktop.credentials import CredentialStore
+        from agent_desktop.store.db import Database
+        from sync.client.client import SyncClient
+        from sync.client.tokens import TokenStore
+        from sync.client.transport import HttpTransport, ServerConfig
+
+        self.name = name
+        self.user = user
+        self.db = Database.open(root / f"{name}.sqlite3")
+        self.tokens = TokenStore(CredentialStore(f"agent-desktop-test-{name}"))
+        self.transport = HttpTransport(
+            ServerConfig(url, connect_timeout_s=5.0, read_timeout_s=read_timeout_s),
+            self.tokens)
+        self.client = SyncClient(self.db, self.transport, pull_limit=pull_limit,
+                                 push_batch=push_batch)
+
+    def sign_in(self) -> None:
+        self.transport.login(self.user.username, self.user.password)
+        self.client.bind_user(self.user.username)
+
+    def sync(self) -> object:
+        return self.client.sync_round()
+
+    def sync_until_ok(self, attempts: int = 60, pause_s: float = 0.05) -> int:
+        """Retry transient failures like the worker would (without its long backoff);
+        returns how many attempts failed."""
+        from sync.client.errors import TransientError
+
+        failures = 0
+        for _ in range(attempts):
+            try:
+                self.client.sync_round()
+                return failures
+            except TransientError:
+                failures += 1
+                time.sleep(pause_s)
+        raise AssertionError(f"{self.name}: sync kept failing after {attempts} attempts")
+
+    def close(self) -> None:
+        self.transport.close()
+        self.db.close()
+
+
+def snapshot(agent: Agent) -> dict[str, dict[str, object]]:
+    """Every synced row of an agent's database as {entity:uuid: wire fields}, comparable
+    across installs (local ids replaced by parent uuids, local-only columns dropped)."""
+    from sqlalchemy import inspect, select
+
+    from agent_desktop.store.outbox import ENTITIES, LOCAL_ONLY, PARENT_FKS
+
+    out: dict[str, dict[str, object]] = {}
+    with agent.db.transaction() as s:
+        uuid_of: dict[tuple[str, int], str] = {}
+        for model in ENTITIES.values():
+            for obj in s.scalars(select(model)):
+                uuid_of[(model.__name__, obj.id)] = obj.uuid  # type: ignore[attr-defined]
+        for entity, model in ENTITIES.items():
+            for obj in s.scalars(select(model)):
+                row: dict[str, object] = {}
+                for attr in inspect(model).column_attrs:
+                    key = attr.key
+                    if key in LOCAL_ONLY:
+                        continue
+                    value = getattr(obj, key)
+                    if key in PARENT_FKS:
+                        wire, parent = PARENT_FKS[key]
+                        row[wire] = uuid_of.get((parent.__name__, value)) if value else None
+                    else:
+                        row[key] = value
+                out[f"{entity}:{obj.uuid}"] = row
+    return out
+
+
+def outbox_size(agent: Agent) -> int:
+    from sqlalchemy import func, select
+
+    from agent_desktop.store.models import Outbox
+
+    with agent.db.transaction() as s:
+        return int(s.scalar(select(func.count()).select_from(Outbox)) or 0)
