@@ -196,34 +196,70 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     window.settings_requested.connect(lambda: _open_settings(ctx))
 
     # -- softphone (sip/, ui/softphone_*, ui/call_*) --------------------------------------
-    # Construct the engine + panel here and connect caller ID → window.open_customer.
+    # Construct the engine + panel here: window.add_dock(panel, ...); connect caller ID →
+    # window.open_customer and detail.customer_shown → "call the selected customer".
 
     # -- sync client (sync/client, ui/sync_*) --------------------------------------------
-    # Construct the client + status widget here; window.add_status_widget(...).
+    # Construct the worker + status widget here: window.add_status_widget(...); after a
+    # pull that changed customers: window.refresh_list().
 
     # -- import / export (ui/import_dialog.py, ui/export_action.py) ---------------------
     _wire_import_export(ctx)
 
     # -- start ---------------------------------------------------------------------------
+    from ui.first_paint import AfterFirstPaint
+
     window.restore_ui_state()
     list_panel.load()
+    # Not needed for the first frame: built right after it (start-up stays lean).
+    ctx.keep.append(AfterFirstPaint(list_panel.table, lambda: _after_first_paint(ctx)))
     window.show()
-    from PySide6.QtCore import QTimer
-
-    QTimer.singleShot(0, today.model.refresh)  # not needed for the first paint
-    if settings.warnings:
-        QTimer.singleShot(0, lambda: _show_settings_warnings(window, settings.warnings))
     if os.environ.get("AGENT_DESKTOP_BENCH_FIRST_PAINT") == "1":
         from ui.first_paint import FirstPaintProbe
 
         ctx.keep.append(FirstPaintProbe(list_panel.table, app))
     if script := os.environ.get("AGENT_DESKTOP_E2E_SCRIPT"):
+        from PySide6.QtCore import QTimer
+
         from ui.scripted_scenario import ScriptedScenario
 
         scenario = ScriptedScenario(Path(script), window, app)
         ctx.keep.append(scenario)
         QTimer.singleShot(0, scenario.start)
     return ctx
+
+
+def _after_first_paint(ctx: AppContext) -> None:
+    """Deferred start-up: Today list, follow-up reminders, today's figures, warnings."""
+    w = ctx.window
+    w.today.model.refresh()
+    if ctx.settings.warnings:
+        _show_settings_warnings(w, ctx.settings.warnings)
+
+    # -- follow-up reminders (agent_desktop/followups.py, ui/followups_reminder.py) -------
+    from agent_desktop.followups import FollowupService
+    from ui.followups_reminder import FollowupReminder, ReminderPopup
+
+    reminder = FollowupReminder(
+        FollowupService(ctx.db), parent=w,
+        notify=lambda title, text: w.statusBar().showMessage(f"{title}: {text}", 15_000))
+    popup = ReminderPopup(w)
+    popup.setObjectName("reminderPopup")
+    reminder.reminder.connect(popup.show_followups)
+    # Until the softphone is wired, "Call" opens the customer (the agent dials from there).
+    popup.call_requested.connect(lambda cid: w.open_customer(cid, focus=True))
+    ctx.customers.tasks_changed.connect(reminder.rearm)
+    reminder.start()
+    ctx.keep += [reminder, popup]
+
+    # -- today's figures in the status bar (agent_desktop/agent_stats.py) ----------------
+    from agent_desktop.agent_stats import AgentStatsService
+    from ui.agent_stats_widget import AgentStatsWidget
+
+    stats = AgentStatsWidget(AgentStatsService(ctx.db, agent=ctx.settings.get("sip.username")))
+    stats.setObjectName("agentStats")
+    w.add_status_widget(stats)
+    ctx.keep.append(stats)
 
 
 def _wire_import_export(ctx: AppContext) -> None:

@@ -16,6 +16,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFrame,
+    QLabel,
     QMessageBox,
     QPushButton,
     QToolButton,
@@ -329,3 +331,15 @@ def test_hooks_for_softphone_and_dialer(ctx: AppContext, qtbot) -> None:  # type
     ctx.customers.create_customer({"name": "Aaron Able"})
     ctx.window.refresh_list()
     assert ctx.window.customer_list.model.index(0, 0).data() == "Aaron Able"
+
+
+def test_deferred_start_up_after_first_paint(ctx: AppContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Reminders and today's figures are built once the list has painted."""
+    w = ctx.window
+    with qtbot.waitExposed(w):
+        w.show()
+    qtbot.waitUntil(lambda: w.findChild(QLabel, "agentStats") is not None)
+    stats = w.findChild(QLabel, "agentStats")
+    assert stats is not None and stats.text().startswith("Calls 0")
+    popup = w.findChild(QFrame, "reminderPopup")
+    assert popup is not None and not popup.isVisible()
