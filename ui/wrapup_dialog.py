@@ -145,6 +145,9 @@ class WrapupDialog(QDialog):
         self.dispositions.setModel(self.disposition_model)
         self.dispositions.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.dispositions.setAccessibleName(self.tr("Disposition"))
+        # Digits on the list itself, too: the window-level shortcuts need an active
+        # window, and the list's own type-ahead would otherwise eat "12" as one search.
+        self.dispositions.installEventFilter(self)
         self.dispositions.selectionModel().currentChanged.connect(self._disposition_changed)
         self.tags = QLineEdit()
         self.tags.setPlaceholderText(self.tr("Tags, separated by commas"))
@@ -340,6 +343,12 @@ class WrapupDialog(QDialog):
         super().closeEvent(event)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.dispositions and event.type() == QEvent.Type.KeyPress:
+            key: QKeyEvent = event  # type: ignore[assignment]
+            if Qt.Key.Key_1 <= key.key() <= Qt.Key.Key_9 and not (
+                    key.modifiers() & Qt.KeyboardModifier.ControlModifier):
+                self.choose_disposition(key.key() - Qt.Key.Key_1)
+                return True
         if watched is self.notes and event.type() == QEvent.Type.KeyPress:
             key_event: QKeyEvent = event  # type: ignore[assignment]
             if key_event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
