@@ -3,7 +3,8 @@
 Every callback here runs on pjmedia's clock thread while holding the GIL, 50 times a
 second per port, so each one does a single copy and nothing else. Frame memory is read
 and written in place through the `std::vector`'s data pointer: `bytes(frame.buf)` walks
-the SWIG vector element by element (~230 µs, measured), the pointer copy costs ~1.5 µs.
+the SWIG vector element by element (~230 µs, measured), a copy through the data pointer
+~1 µs (a whole `onFrameRequested` went from 94 µs to the figures in docs/decisions.md).
 A start-up self-check verifies the vector layout and falls back to the slow, always
 correct SWIG path if this pjsua2 build lays vectors out differently.
 
@@ -47,15 +48,28 @@ def _data_pointer(vec: pj.ByteVector) -> tuple[int, int]:
     return start, end - start
 
 
+_ARRAYS: dict[int, type[ctypes.Array[ctypes.c_char]]] = {}
+
+
+def _array_at(ptr: int, n: int) -> ctypes.Array[ctypes.c_char]:
+    """A ctypes view of n bytes at ptr. Reads via `.raw` and writes via a memoryview are
+    single memcpy's that keep the GIL (0.5–1.2 µs measured); `string_at`/`memmove` release
+    and re-take it, and slice assignment on the array copies byte by byte (~36 µs)."""
+    t = _ARRAYS.get(n)
+    if t is None:
+        t = _ARRAYS[n] = ctypes.c_char * n
+    return t.from_address(ptr)
+
+
 def _layout_ok() -> bool:
     try:
         vec = pj.ByteVector()
         for b in (1, 2, 3, 250):
             vec.push_back(b)
         ptr, n = _data_pointer(vec)
-        if n != 4 or ctypes.string_at(ptr, 4) != bytes([1, 2, 3, 250]):
+        if n != 4 or _array_at(ptr, 4).raw != bytes([1, 2, 3, 250]):
             return False
-        (ctypes.c_char * 4).from_address(ptr)[:] = b"\x09\x08\x07\x06"  # type: ignore[call-overload]
+        memoryview(_array_at(ptr, 4)).cast("B")[:] = b"\x09\x08\x07\x06"
         return [vec[i] for i in range(4)] == [9, 8, 7, 6]
     except Exception as exc:  # any surprise → the slow, safe path
         log.warning("pjsua2 ByteVector layout check failed (%r); using the slow copy", exc)
@@ -73,7 +87,7 @@ def read_frame(frame: pj.MediaFrame) -> bytes | None:
         ptr, n = _data_pointer(frame.buf)
         if not ptr or n <= 0:
             return None
-        return ctypes.string_at(ptr, n)
+        return _array_at(ptr, n).raw
     data = bytes(frame.buf)
     return data or None
 
@@ -84,7 +98,7 @@ def write_frame(frame: pj.MediaFrame, data: bytes) -> None:
         buf = frame.buf
         buf.resize(len(data))
         ptr, n = _data_pointer(buf)
-        (ctypes.c_char * n).from_address(ptr)[:] = data  # type: ignore[call-overload]
+        memoryview(_array_at(ptr, n)).cast("B")[:] = data
     else:
         vec = pj.ByteVector()
         for b in data:
@@ -124,11 +138,25 @@ class SourcePort(_GuardedPort):
         #: Muted: the ring is still drained (no stale audio on unmute) but silence is
         #: sent, so neither the customer nor the recording hears the agent.
         self.muted = False
+        # Every SWIG call may hand the GIL to another thread and wait to get it back, so
+        # the hot path uses two: `frame.buf = vec` (a C++ copy of a vector we filled in
+        # place) and `frame.type`. pjsua2 presets `frame.size` to the bytes it wants.
+        self._vec = pj.ByteVector()
+        self._vec.resize(FRAME_BYTES)
+        self._view = memoryview(_array_at(*_data_pointer(self._vec))).cast("B") \
+            if FAST_PATH else None
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         try:
             data = self.ring.read(FRAME_BYTES)
-            write_frame(frame, _SILENCE if self.muted else data)
+            if self.muted:
+                data = _SILENCE
+            if self._view is not None:
+                self._view[:] = data
+                frame.buf = self._vec
+                frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+            else:
+                write_frame(frame, data)
         except Exception as exc:
             self._record_error(exc)
 
