@@ -4,7 +4,7 @@ Every callback here runs on pjmedia's clock thread while holding the GIL, 50 tim
 second per port, so each one does a single copy and nothing else. Frame memory is read
 and written in place through the `std::vector`'s data pointer: `bytes(frame.buf)` walks
 the SWIG vector element by element (~230 µs, measured), a copy through the data pointer
-~1 µs (a whole `onFrameRequested` went from 94 µs to the figures in docs/decisions.md).
+~1 µs; see docs/decisions.md for the callbacks' measured cost.
 A start-up self-check verifies the vector layout and falls back to the slow, always
 correct SWIG path if this pjsua2 build lays vectors out differently.
 
