@@ -27,15 +27,14 @@ import itertools
 import sys
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
-from PySide6.QtCore import QObject, Signal, SignalInstance
+from PySide6.QtCore import QObject, Signal
+
+_PINNED = 1 << 60
 
 
 def _emit_leaks_a_true_reference() -> bool:
-    """Measure the PySide6 6.12 bug: each Python-side `emit()` drops one reference to the
-    `True` it returns. On Python 3.11 `True` is not immortal, so after a few hundred emits
-    the interpreter aborts with "bool_dealloc: deallocating True or False" (rc 134)."""
+    """Each Python-side `emit()` drops one reference to the `True` it returns."""
 
     class _Probe(QObject):
         ping = Signal()
@@ -47,30 +46,36 @@ def _emit_leaks_a_true_reference() -> bool:
     return sys.getrefcount(True) < before
 
 
+def _void_call_leaks_none() -> bool:
+    """Each call of a C++ method returning void drops one reference to `None`."""
+    probe = QObject()
+    before = sys.getrefcount(None)
+    for _ in range(8):
+        probe.setObjectName("probe")
+    return sys.getrefcount(None) < before
+
+
 def install_emit_refcount_fix() -> bool:
-    """Patch `SignalInstance.emit` to give back the reference PySide6 drops, if it does.
+    """Survive the PySide6 6.12.0 reference-count bugs on Python 3.11; idempotent.
 
-    Idempotent; returns True when the patch is active. The composition root and the test
-    conftest should call this once at start-up; it is also called on import of this module
-    so any process that uses a phone backend is safe.
+    Measured here (shiboken6 6.12.0): every call of a void C++ method (`setText`,
+    `setInterval`, `processEvents`, ...) drops one reference to `None`, and every
+    Python-side `emit()` one to `True`. On Python 3.11 these objects are not immortal, so
+    after a few thousand calls the interpreter aborts ("none_dealloc: deallocating None",
+    rc 134). PySide6 6.11.0 was measured clean, and Python 3.12 makes the objects
+    immortal. This does what 3.12 does: it pins the counts of None/True/False far above
+    anything a process can drop. Returns True when the bug was found and the pin applied.
+    The composition root and the test conftest should call it first thing; importing this
+    module calls it too.
     """
-    if getattr(SignalInstance.emit, "_refcount_fixed", False):
-        return True
-    if not _emit_leaks_a_true_reference():
+    if sys.version_info >= (3, 12):
         return False
-    original = SignalInstance.emit
-    incref = ctypes.pythonapi.Py_IncRef
-    incref.argtypes = [ctypes.py_object]
-    incref.restype = None
-
-    def emit(self: SignalInstance, *args: Any) -> Any:
-        result = original(self, *args)
-        if result is True or result is False:
-            incref(result)
-        return result
-
-    emit._refcount_fixed = True  # type: ignore[attr-defined]
-    SignalInstance.emit = emit  # type: ignore[method-assign]
+    if not (_void_call_leaks_none() or _emit_leaks_a_true_reference()):
+        return False
+    for obj in (None, True, False):
+        cell = ctypes.c_ssize_t.from_address(id(obj))
+        if cell.value < _PINNED:
+            cell.value += _PINNED
     return True
 
 
