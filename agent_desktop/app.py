@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
     from agent_desktop.customers import CustomerService
+    from agent_desktop.phones import PhoneNormalizer
     from agent_desktop.search import CustomerSearch
     from agent_desktop.store.db import Database
     from ui.main_window import MainWindow
@@ -71,6 +72,7 @@ class AppContext:
     db: Database
     search: CustomerSearch
     customers: CustomerService
+    normalizer: PhoneNormalizer
     window: MainWindow
     log_handler: logging.Handler | None = None
     keep: list[Any] = field(default_factory=list)  # translators, hooks: keep references
@@ -191,7 +193,7 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     detail = DetailPane(customers)
     today = TodayView(TodayModel(customers))
     window = MainWindow(customers, list_panel, detail, today, UiState(paths.ui_state_file))
-    ctx = AppContext(paths, settings, credentials, db, search, customers, window,
+    ctx = AppContext(paths, settings, credentials, db, search, customers, normalizer, window,
                      log_handler=handler, keep=list(translators))
     window.settings_requested.connect(lambda: _open_settings(ctx))
 
@@ -263,11 +265,33 @@ def _after_first_paint(ctx: AppContext) -> None:
 
 
 def _wire_import_export(ctx: AppContext) -> None:
-    """Import/export dialogs arrive with their own feature; until then say so plainly."""
+    """File → Import… / Export…; the dialogs and their modules load on first use."""
     w = ctx.window
-    for action in (w.action_import, w.action_export):
-        action.setEnabled(False)
-        action.setToolTip(_tr("Not available in this build yet"))
+
+    def open_import() -> None:
+        from agent_desktop.importing.service import ImportService
+        from ui.import_dialog import ImportDialog
+
+        dialog = ImportDialog(ImportService(ctx.db, ctx.normalizer), w)
+        dialog.setObjectName("importDialog")
+        dialog.imported.connect(lambda _result: w.refresh_list())
+        dialog.imported.connect(lambda _result: w.today.model.refresh())
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def open_export() -> None:
+        controller = next((k for k in ctx.keep if type(k).__name__ == "ExportController"),
+                          None)
+        if controller is None:
+            from agent_desktop.exporting import CustomerExporter
+            from ui.export_action import ExportController
+
+            controller = ExportController(CustomerExporter(ctx.db), w)
+            ctx.keep.append(controller)
+        controller.choose_file()
+
+    w.import_requested.connect(open_import)
+    w.export_requested.connect(open_export)
 
 
 def _open_settings(ctx: AppContext) -> None:

@@ -1,6 +1,125 @@
 <?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="zh_CN">
 <context>
+    <name />
+    <message>
+        <source>(do not import)</source>
+        <translation>（不导入）</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>姓名</translation>
+    </message>
+    <message>
+        <source>Company</source>
+        <translation>公司</translation>
+    </message>
+    <message>
+        <source>City</source>
+        <translation>城市</translation>
+    </message>
+    <message>
+        <source>Country</source>
+        <translation>国家</translation>
+    </message>
+    <message>
+        <source>E-mail</source>
+        <translation>电子邮件</translation>
+    </message>
+    <message>
+        <source>Phone</source>
+        <translation>电话</translation>
+    </message>
+    <message>
+        <source>Tags</source>
+        <translation>标签</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>备注</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Stage</source>
+        <translation>阶段</translation>
+    </message>
+    <message>
+        <source>Owner</source>
+        <translation>负责人</translation>
+    </message>
+    <message>
+        <source>Do not call</source>
+        <translation>请勿致电</translation>
+    </message>
+    <message>
+        <source>Merge</source>
+        <translation>合并</translation>
+    </message>
+    <message>
+        <source>Import as new</source>
+        <translation>作为新客户导入</translation>
+    </message>
+    <message>
+        <source>Skip</source>
+        <translation>跳过</translation>
+    </message>
+    <message>
+        <source>Unexpected error: {0}</source>
+        <translation>意外错误：{0}</translation>
+    </message>
+    <message>
+        <source>Lines</source>
+        <translation>行</translation>
+    </message>
+    <message>
+        <source>Names in the file</source>
+        <translation>文件中的姓名</translation>
+    </message>
+    <message>
+        <source>Shared numbers</source>
+        <translation>相同号码</translation>
+    </message>
+    <message>
+        <source>Existing customer</source>
+        <translation>已有客户</translation>
+    </message>
+    <message>
+        <source>Action</source>
+        <translation>操作</translation>
+    </message>
+    <message>
+        <source>(only in this file)</source>
+        <translation>（仅在此文件中）</translation>
+    </message>
+    <message>
+        <source>Line</source>
+        <translation>行号</translation>
+    </message>
+    <message>
+        <source>Kind</source>
+        <translation>类型</translation>
+    </message>
+    <message>
+        <source>Reason</source>
+        <translation>原因</translation>
+    </message>
+    <message>
+        <source>Row</source>
+        <translation>行</translation>
+    </message>
+    <message>
+        <source>rejected</source>
+        <translation>已拒绝</translation>
+    </message>
+    <message>
+        <source>warning</source>
+        <translation>警告</translation>
+    </message>
+</context>
+<context>
     <name>AgentStatsWidget</name>
     <message>
         <source>Calls %1</source>
@@ -471,6 +590,41 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     </message>
 </context>
 <context>
+    <name>ExportController</name>
+    <message>
+        <source>Export customers…</source>
+        <translation>导出客户…</translation>
+    </message>
+    <message>
+        <source>Excel workbook (*.xlsx)</source>
+        <translation>Excel 工作簿 (*.xlsx)</translation>
+    </message>
+    <message>
+        <source>CSV, UTF-8 (*.csv)</source>
+        <translation>CSV，UTF-8 (*.csv)</translation>
+    </message>
+    <message>
+        <source>CSV, GB18030 / GBK for older Chinese Excel (*.csv)</source>
+        <translation>CSV，GB18030 / GBK，适用于旧版中文 Excel (*.csv)</translation>
+    </message>
+    <message>
+        <source>Export customers</source>
+        <translation>导出客户</translation>
+    </message>
+    <message>
+        <source>Exporting customers…</source>
+        <translation>正在导出客户…</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>{0} customers exported to {1}.</source>
+        <translation>已将 {0} 位客户导出到 {1}。</translation>
+    </message>
+</context>
+<context>
     <name>FollowupReminder</name>
     <message>
         <source>Follow-ups</source>
@@ -493,6 +647,169 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     <message>
         <source>Follow-up due</source>
         <translation>跟进到期</translation>
+    </message>
+</context>
+<context>
+    <name>ImportDialog</name>
+    <message>
+        <source>Import customers</source>
+        <translation>导入客户</translation>
+    </message>
+    <message>
+        <source>Back</source>
+        <translation>上一步</translation>
+    </message>
+    <message>
+        <source>Check file</source>
+        <translation>检查文件</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Choose a CSV or Excel (.xlsx) file</source>
+        <translation>选择 CSV 或 Excel (.xlsx) 文件</translation>
+    </message>
+    <message>
+        <source>Choose file…</source>
+        <translation>选择文件…</translation>
+    </message>
+    <message>
+        <source>Detect automatically</source>
+        <translation>自动检测</translation>
+    </message>
+    <message>
+        <source>Comma</source>
+        <translation>逗号</translation>
+    </message>
+    <message>
+        <source>Semicolon</source>
+        <translation>分号</translation>
+    </message>
+    <message>
+        <source>Tab</source>
+        <translation>制表符</translation>
+    </message>
+    <message>
+        <source>Vertical bar</source>
+        <translation>竖线</translation>
+    </message>
+    <message>
+        <source>Sheet:</source>
+        <translation>工作表：</translation>
+    </message>
+    <message>
+        <source>File:</source>
+        <translation>文件：</translation>
+    </message>
+    <message>
+        <source>Encoding:</source>
+        <translation>编码：</translation>
+    </message>
+    <message>
+        <source>Separator:</source>
+        <translation>分隔符：</translation>
+    </message>
+    <message>
+        <source>Which customer field does each column hold?</source>
+        <translation>每一列对应哪个客户字段？</translation>
+    </message>
+    <message>
+        <source>Preview (first rows):</source>
+        <translation>预览（前几行）：</translation>
+    </message>
+    <message>
+        <source>For every group:</source>
+        <translation>对所有分组：</translation>
+    </message>
+    <message>
+        <source>Copy report</source>
+        <translation>复制报告</translation>
+    </message>
+    <message>
+        <source>Save report…</source>
+        <translation>保存报告…</translation>
+    </message>
+    <message>
+        <source>Customer files (*.csv *.txt *.xlsx)</source>
+        <translation>客户文件 (*.csv *.txt *.xlsx)</translation>
+    </message>
+    <message>
+        <source>All files (*)</source>
+        <translation>所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Reading the file…</source>
+        <translation>正在读取文件…</translation>
+    </message>
+    <message>
+        <source>Detected: {0}, separated by {1}.</source>
+        <translation>检测到：{0}，以{1}分隔。</translation>
+    </message>
+    <message>
+        <source>Excel workbook, sheet “{0}”.</source>
+        <translation>Excel 工作簿，工作表“{0}”。</translation>
+    </message>
+    <message>
+        <source>(column {0})</source>
+        <translation>（第 {0} 列）</translation>
+    </message>
+    <message>
+        <source>{0} rows shown. Check the mapping, then press “Check file”.</source>
+        <translation>显示了 {0} 行。请检查字段对应关系，然后点击“检查文件”。</translation>
+    </message>
+    <message>
+        <source>Checking every row…</source>
+        <translation>正在检查每一行…</translation>
+    </message>
+    <message>
+        <source>{0} rows checked: {1} can be imported, {2} will be rejected (listed in the report). {3} groups of rows share a phone number with each other or with an existing customer: choose what to do with each.</source>
+        <translation>已检查 {0} 行：{1} 行可以导入，{2} 行将被拒绝（见报告）。有 {3} 组行彼此之间或与已有客户的电话号码相同：请为每一组选择处理方式。</translation>
+    </message>
+    <message>
+        <source>Importing…</source>
+        <translation>正在导入…</translation>
+    </message>
+    <message>
+        <source>{0} rows read: {1} imported as new customers, {2} merged into existing ones, {3} skipped as duplicates, {4} rejected, {5} warnings.</source>
+        <translation>已读取 {0} 行：{1} 行作为新客户导入，{2} 行合并到已有客户，{3} 行作为重复项跳过，{4} 行被拒绝，{5} 个警告。</translation>
+    </message>
+    <message>
+        <source>The import STOPPED: {0} Rows up to line {1} were saved; nothing after it was imported.</source>
+        <translation>导入已中止：{0} 第 {1} 行及之前的行已保存；之后的内容均未导入。</translation>
+    </message>
+    <message>
+        <source>Cancelled: rows up to line {0} were saved; nothing after it was imported.</source>
+        <translation>已取消：第 {0} 行及之前的行已保存；之后的内容均未导入。</translation>
+    </message>
+    <message>
+        <source>Save report</source>
+        <translation>保存报告</translation>
+    </message>
+    <message>
+        <source>CSV (*.csv)</source>
+        <translation>CSV (*.csv)</translation>
+    </message>
+    <message>
+        <source>Could not save the report: {0}</source>
+        <translation>无法保存报告：{0}</translation>
+    </message>
+    <message>
+        <source>Report saved to {0}.</source>
+        <translation>报告已保存到 {0}。</translation>
+    </message>
+    <message>
+        <source>Import</source>
+        <translation>导入</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Cancelling after the current batch…</source>
+        <translation>将在当前批次完成后取消…</translation>
     </message>
 </context>
 <context>

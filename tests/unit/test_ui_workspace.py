@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -343,3 +343,19 @@ def test_deferred_start_up_after_first_paint(ctx: AppContext, qtbot) -> None:  #
     assert stats is not None and stats.text().startswith("Calls 0")
     popup = w.findChild(QFrame, "reminderPopup")
     assert popup is not None and not popup.isVisible()
+
+
+def test_import_and_export_menu_open_their_dialogs(ctx: AppContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    w = ctx.window
+    assert w.action_import.isEnabled() and w.action_export.isEnabled()
+    w.action_import.trigger()
+    dialog = w.findChild(QDialog, "importDialog")
+    assert dialog is not None and dialog.isVisible()
+    # A finished import refreshes the list (new customers appear without a restart).
+    ctx.customers.create_customer({"name": "Aaron Imported"})
+    dialog.imported.emit(None)  # type: ignore[attr-defined]
+    assert w.customer_list.model.index(0, 0).data() == "Aaron Imported"
+    dialog.reject()
+    w.action_export.trigger()
+    qtbot.waitUntil(lambda: any(isinstance(k, QObject) and type(k).__name__ ==
+                                "ExportController" for k in ctx.keep))
