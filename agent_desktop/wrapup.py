@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -237,11 +237,16 @@ class WrapupService(QObject):
             return [_to_pending(r, has_draft=r.draft is not None)
                     for r in conn.execute(stmt).all()]
 
-    def can_dial(self) -> tuple[bool, str]:
-        """Whether the next call may start (setting `wrapup.required_before_next_call`)."""
+    def can_dial(self, live_call_ids: Iterable[int] = ()) -> tuple[bool, str]:
+        """Whether the next call may start (setting `wrapup.required_before_next_call`).
+
+        `live_call_ids` (CallService.active_log_ids()) are calls still in progress: they
+        are answered but cannot be wrapped up yet, so they do not block.
+        """
         if not self._settings.get("wrapup.required_before_next_call"):
             return True, ""
-        pending = self.pending_drafts()
+        live = set(live_call_ids)
+        pending = [p for p in self.pending_drafts() if p.call_log_id not in live]
         if not pending:
             return True, ""
         first = pending[0]

@@ -268,6 +268,7 @@ def test_can_dial_respects_the_setting(env: Env) -> None:
     settings.set("wrapup.required_before_next_call", True)
     ok, why = svc.can_dial()
     assert not ok and "Wrap up the call with Han Meimei" in why
+    assert svc.can_dial(live_call_ids=[call]) == (True, ""), "a call still going on is no block"
     svc.save(call, WrapupData(disposition="Sale"))
     assert svc.can_dial() == (True, "")
 
