@@ -309,7 +309,7 @@ def check_everything_survived(rig: Rig, facts: Facts, recover_lines: list[str]) 
     assert not missing, f"call logs lost: {missing}"
     for lid, outcome in facts.ended.items():
         assert rows[lid].state == "ended" and rows[lid].outcome == outcome, lid
-    for lid in facts.saved:
+    for lid in facts.saved | {i for i, r in rows.items() if r.wrapped_up_at}:
         row = rows[lid]
         assert row.disposition and row.wrapped_up_at, f"saved wrap-up {lid} lost"
         assert lid not in drafts, f"draft of saved call {lid} still pending"
@@ -318,8 +318,8 @@ def check_everything_survived(rig: Rig, facts: Facts, recover_lines: list[str]) 
     pending = {int(m.group(1)): json.loads(m.group(2)) for m in
                (re.match(r"PENDING (\d+) (.*)$", x) for x in recover_lines) if m}
     for lid, notes in facts.drafts.items():
-        if lid in facts.saved:
-            continue
+        if lid in facts.saved or rows[lid].wrapped_up_at:  # saved (maybe killed before
+            continue  # it could say so): the wrap-up is in the call log, checked above
         assert lid in pending, f"draft of call {lid} did not reopen"
         assert pending[lid].startswith(notes.split(" (after restart)")[0]), (
             f"draft {lid} lost text: had {notes!r}, reopened {pending[lid]!r}")
