@@ -55,10 +55,12 @@ class CustomerListPanel(QWidget):
         self.search.setClearButtonEnabled(True)
         self.search.setPlaceholderText(
             self.tr("Search name, company, city, tag or phone digits  (Ctrl+F)"))
+        self.search.setAccessibleName(self.tr("Search customers"))
         self.search.installEventFilter(self)
 
         self.table = CustomerTable(self)
         self.table.setObjectName("customerTable")
+        self.table.setAccessibleName(self.tr("Customers"))
         self.table.setModel(model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

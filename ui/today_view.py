@@ -117,6 +117,7 @@ class TodayView(QWidget):
         self.model = model
         self.table = _TodayTable(self)
         self.table.setObjectName("todayTable")
+        self.table.setAccessibleName(self.tr("Follow-ups due today"))
         self.table.setModel(model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

@@ -289,6 +289,14 @@
         <translation>搜索姓名、公司、城市、标签或电话号码  (Ctrl+F)</translation>
     </message>
     <message>
+        <source>Search customers</source>
+        <translation>搜索客户</translation>
+    </message>
+    <message>
+        <source>Customers</source>
+        <translation>客户</translation>
+    </message>
+    <message>
         <source>No customer matches “%1”.
 Check the spelling, try fewer letters or a few digits of the phone number, or press Esc to clear the search.</source>
         <translation>没有与“%1”匹配的客户。
@@ -1491,6 +1499,10 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
 </context>
 <context>
     <name>TodayView</name>
+    <message>
+        <source>Follow-ups due today</source>
+        <translation>今天到期的跟进</translation>
+    </message>
     <message>
         <source>Nothing due today.
 Schedule a follow-up in a customer's detail pane and it shows up here on its day.</source>

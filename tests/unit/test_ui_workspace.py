@@ -359,3 +359,49 @@ def test_import_and_export_menu_open_their_dialogs(ctx: AppContext, qtbot) -> No
     w.action_export.trigger()
     qtbot.waitUntil(lambda: any(isinstance(k, QObject) and type(k).__name__ ==
                                 "ExportController" for k in ctx.keep))
+
+
+def test_edit_dialog_saves_fields(ctx: AppContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    assert ctx.window.edit_customer() is None  # nothing selected yet: says so
+    assert "Select a customer first" in ctx.window.statusBar().currentMessage()
+    cid = select_row(ctx, 1)
+    dialog = ctx.window.edit_customer()
+    assert dialog is not None and dialog.inputs["name"].text() == "Bo Chen"
+    dialog.inputs["company"].setText("Chen Trading")
+    dialog.status.setCurrentIndex(dialog.status.findData("interested"))
+    with qtbot.waitSignal(dialog.accepted):
+        save_button(dialog).click()
+    d = ctx.customers.load(cid)
+    assert (d.company, d.status) == ("Chen Trading", "interested")
+    assert ctx.window.detail.inputs["company"].text() == "Chen Trading"
+    assert ctx.window.customer_list.model.index(1, 4).data() == "Interested"
+
+
+def test_call_timeline_and_phone_removal(ctx: AppContext) -> None:
+    from agent_desktop.store.models import CallLog
+
+    cid = select_row(ctx, 0)
+    with ctx.db.transaction() as s:
+        s.add(CallLog(customer_id=cid, direction="out", number="+8613800138000",
+                      state="ended", outcome="answered", talk_seconds=125.0,
+                      disposition="Interested"))
+    ctx.customers.customer_changed.emit(cid)  # what the call workflow announces
+    pane = ctx.window.detail
+    assert pane.calls.count() == 1 and not pane.no_calls.isVisibleTo(pane)
+    text = pane.calls.item(0).text()
+    assert "Outgoing" in text and "2:05" in text and "Interested" in text
+    pane.phones.setCurrentRow(0)
+    pane._remove_phone()
+    assert ctx.customers.load(cid).phones == ()
+    assert "No phone number" in pane.phones.item(0).text()
+
+
+def test_escape_in_results_returns_to_search(ctx: AppContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    panel = ctx.window.customer_list
+    with qtbot.waitSignal(panel.model.query_loaded, timeout=3000):
+        qtbot.keyClicks(panel.search, "Ruiz")
+    assert panel.model.rowCount() == 1
+    panel.table.setFocus()
+    with qtbot.waitSignal(panel.model.query_loaded, timeout=3000):
+        qtbot.keyClick(panel.table, Qt.Key.Key_Escape)
+    assert panel.search.text() == "" and panel.model.rowCount() == 4
