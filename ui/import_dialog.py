@@ -55,7 +55,7 @@ from agent_desktop.importing import (
     ReadOptions,
 )
 from agent_desktop.importing.mapping import check_mapping
-from agent_desktop.importing.readers import DELIMITERS
+from agent_desktop.importing.readers import DELIMITERS, encoding_label
 from ui.import_models import (
     BackgroundTask,
     DuplicatesModel,
@@ -285,7 +285,7 @@ class ImportDialog(QDialog):
         self.sheet_label.setVisible(fmt.kind == "xlsx")
         if fmt.kind == "csv":
             detected = self.tr("Detected: {0}, separated by {1}.").format(
-                ENCODINGS.get(fmt.encoding, fmt.encoding),
+                encoding_label(fmt.encoding),
                 self.delimiter_combo.itemText(max(0, self.delimiter_combo.findData(
                     fmt.delimiter))))
         else:

@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 AUTO = ""
 ENCODINGS: dict[str, str] = {
     "utf-8-sig": "UTF-8",
-    "utf-8": "UTF-8 (no BOM)",
     "gb18030": "GB18030 / GBK (Chinese Excel)",
     "utf-16": "UTF-16 (Excel “Unicode text”)",
     "big5": "Big5 (traditional Chinese)",
@@ -145,6 +144,13 @@ def detect_encoding(path: Path) -> tuple[str, list[str]]:
     return "utf-8-sig", [note]
 
 
+def encoding_label(code: str) -> str:
+    """How the agent knows an encoding ("UTF-8", not "utf-8-sig")."""
+    key = codecs.lookup(code).name if code else code
+    aliases = {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb2312": "gb18030"}
+    return ENCODINGS.get(aliases.get(key, key), code)
+
+
 def _sample_text(path: Path, encoding: str, size: int = 64 * 1024) -> str:
     with path.open("r", encoding=encoding, errors="surrogateescape", newline="") as fh:
         return fh.read(size)
@@ -220,7 +226,7 @@ def _undecodable(values: list[str], encoding: str) -> str:
         if m:
             byte = ord(m.group()) - 0xDC00
             return (f"undecodable bytes at column {i + 1} (byte 0x{byte:02X}): the line is "
-                    f"not valid {ENCODINGS.get(encoding, encoding)} text")
+                    f"not valid {encoding_label(encoding)} text")
     return ""
 
 

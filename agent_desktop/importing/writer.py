@@ -171,6 +171,7 @@ class BatchWriter:
     def merge(self, s: Session, c: Customer, draft: CustomerDraft,
               warnings: list[RowProblem]) -> None:
         self.settle(s)  # the target may have been created earlier in this batch
+        ids = self._ids(s)  # every row this transaction inserts takes its key from the block
         kept: list[str] = []
         for key, value in draft.fields.items():
             current = getattr(c, key)
@@ -195,12 +196,14 @@ class BatchWriter:
             key = _phone_key(p.normalized.e164, p.normalized.rev_digits, p.raw)
             if key not in have:
                 have.add(key)
-                c.phones.append(_phone_row(p, position, c.id))
+                row = _phone_row(p, position, c.id)
+                row.id = ids.next(PhoneNumber)
+                c.phones.append(row)
                 position += 1
         tags = {t.name.casefold() for t in c.tags if t.deleted_at is None}
         for t in draft.tags:
             if t.casefold() not in tags:
                 tags.add(t.casefold())
-                c.tags.append(Tag(name=t))
+                c.tags.append(Tag(id=ids.next(Tag), name=t))
         if draft.note and all(n.body != draft.note for n in c.notes if n.deleted_at is None):
-            c.notes.append(Note(body=draft.note, author="import"))
+            c.notes.append(Note(id=ids.next(Note), body=draft.note, author="import"))

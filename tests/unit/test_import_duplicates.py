@@ -149,3 +149,25 @@ def test_reimporting_an_export_merges_everything(db: Database, existing: int,
     assert not result.warnings
     z = detail(db, existing)
     assert len(z.phones) == 1 and len(z.tags) == 1
+
+
+def test_merge_between_new_rows_in_one_batch(db: Database, existing: int,
+                                             tmp_path: Path) -> None:
+    """New rows before and after a merge in the same transaction: every key stays unique
+    (the merge's note/phone/tag take keys from the same block as the new rows)."""
+    path = tmp_path / "m.csv"
+    path.write_text("姓名,手机号,标签,备注\n"
+                    "A,13700000001,t1,n1\n"
+                    "B,13700000002,t2,n2\n"
+                    "张伟,13800138000；13700000009,t9,n9\n"
+                    "C,13700000003,t3,n3\n", encoding="utf-8")
+    service = ImportService(db, N, batch_size=10)
+    result = service.run(service.scan(service.preview(path)))
+    assert (result.imported, result.merged) == (3, 1), result.summary()
+    z = detail(db, existing)
+    assert [n.body for n in z.notes] == ["n9"] and "t9" in {t.name for t in z.tags}
+    assert [p.e164 for p in z.phones] == ["+8613800138000", "+8613700000009"]
+    with db.transaction() as s:
+        notes = dict(s.execute(select(Customer.name, func.count())
+                               .join(Customer.notes).group_by(Customer.name)).all())
+    assert notes == {"A": 1, "B": 1, "C": 1, "张伟": 1}
