@@ -167,7 +167,6 @@ def read_message(sock: socket.socket, buf: bytearray, *, request_method: str | N
         status = first.split(" ")[1]
         if request_method == "HEAD" or status.startswith("1") or status in ("204", "304"):
             return head, first
-        return head, first
     if "content-length" in hdrs:
         body = _read_exact(sock, buf, int(hdrs["content-length"]))
     elif hdrs.get("transfer-encoding", "").lower() == "chunked":
