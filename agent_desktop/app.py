@@ -21,6 +21,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,22 +147,47 @@ def _load_demo_data(db: Database, rows: int) -> None:
     ensure_demo_data(db, rows)
 
 
+class StartupTimer:
+    """Milliseconds per start-up phase, logged once the first frame is up (support and the
+    first-paint budget need to know where start-up time goes)."""
+
+    def __init__(self) -> None:
+        self._t0 = self._last = time.perf_counter()
+        self.phases: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.phases[phase] = round((now - self._last) * 1000, 1)
+        self._last = now
+
+    def report(self) -> None:
+        self.mark("first paint")
+        total = round((self._last - self._t0) * 1000, 1)
+        log.info("start-up %.0f ms after main(): %s", total,
+                 ", ".join(f"{k} {v:.0f}" for k, v in self.phases.items()))
+
+
 def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | int:
     """Construct and wire everything; an int is an exit code (start-up refused)."""
+    timer = StartupTimer()
     paths = AppPaths.from_root(args.data_dir)
     paths.ensure()
     handler = configure_logging(paths.log_file)
     log.info("starting; data in %s", paths.data_dir)
     settings = Settings.load(paths.settings_file)
+    timer.mark("paths+logging+settings")
     app = _qapp(argv or [sys.argv[0]])
+    timer.mark("QApplication")
 
     from ui.i18n import install_translators
 
     translators = install_translators(app, args.lang or settings.get("general.language"))
     credentials = CredentialStore()
+    timer.mark("translators")
 
     from agent_desktop.store.db import Database, StoreError
 
+    timer.mark("store imports (SQLAlchemy, Alembic)")
     try:
         db = Database.open(paths.database)
     except StoreError as exc:
@@ -170,6 +196,7 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
         logging.getLogger().removeHandler(handler)
         handler.close()
         return EXIT_STORE_ERROR
+    timer.mark("database open + migration check")
 
     from agent_desktop.customers import CustomerService
     from agent_desktop.phones import PhoneNormalizer
@@ -178,7 +205,9 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     normalizer = PhoneNormalizer(settings.get("general.default_region"))
     search = CustomerSearch(db, normalizer)
     customers = CustomerService(db, normalizer)
+    timer.mark("services (phonenumbers, ORM models)")
     _load_demo_data(db, args.demo_rows)
+    timer.mark("demo data check")
 
     # -- customer workspace ---------------------------------------------------------------
     from ui.customer_list_model import CustomerListModel
@@ -188,6 +217,7 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     from ui.today_view import TodayModel, TodayView
     from ui.ui_state import UiState
 
+    timer.mark("UI imports")
     list_model = CustomerListModel(search)
     list_panel = CustomerListPanel(list_model)
     detail = DetailPane(customers)
@@ -211,10 +241,12 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     # -- start ---------------------------------------------------------------------------
     from ui.first_paint import AfterFirstPaint
 
+    timer.mark("UI build")
     window.restore_ui_state()
     list_panel.load()
+    timer.mark("first page")
     # Not needed for the first frame: built right after it (start-up stays lean).
-    ctx.keep.append(AfterFirstPaint(list_panel.table, lambda: _after_first_paint(ctx)))
+    ctx.keep += [timer, AfterFirstPaint(list_panel.table, lambda: _after_first_paint(ctx))]
     window.show()
     if os.environ.get("AGENT_DESKTOP_BENCH_FIRST_PAINT") == "1":
         from ui.first_paint import FirstPaintProbe
@@ -233,6 +265,9 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
 
 def _after_first_paint(ctx: AppContext) -> None:
     """Deferred start-up: Today list, follow-up reminders, today's figures, warnings."""
+    for k in ctx.keep:
+        if isinstance(k, StartupTimer):
+            k.report()
     w = ctx.window
     w.today.model.refresh()
     if ctx.settings.warnings:

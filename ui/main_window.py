@@ -87,13 +87,14 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_menus(self) -> None:
+        # Ctrl+D (dial) and Ctrl+E (hang up) belong to the softphone panel: not used here.
         bar = self.menuBar()
         file_menu = bar.addMenu(self.tr("&File"))
         self.action_new = self._action(self.tr("&New customer…"), QKeySequence.StandardKey.New,
                                        self.new_customer)
         self.action_import = self._action(self.tr("&Import…"), "Ctrl+I",
                                           self.import_requested.emit)
-        self.action_export = self._action(self.tr("&Export…"), "Ctrl+E",
+        self.action_export = self._action(self.tr("&Export…"), "Ctrl+Shift+E",
                                           self.export_requested.emit)
         self.action_settings = self._action(self.tr("&Settings…"),
                                             QKeySequence.StandardKey.Preferences,
