@@ -52,17 +52,19 @@ class SettingsLike(Protocol):
 @dataclass(frozen=True)
 class BridgeConfig:
     """Ring sizes in ms. PulseAudio delivers the microphone in 64 ms bursts, so the mic
-    ring needs room for a burst on top of its prebuffer; the headset side is pulled in
-    steady 16 ms periods and can be kept short. Beyond the cap the oldest audio is
+    ring needs room for a burst on top of its prebuffer. The headset side is pulled in
+    steady 16 ms periods, but its producer is pjmedia's clock thread, which needs the GIL:
+    with the machine loaded (load average ~9 on 2 cores) a 20 ms headset prebuffer gave
+    17–19 underruns per 30–60 s call, 40 ms gave 0–1. Beyond the cap the oldest audio is
     dropped down to `*_keep_ms`, so latency can never creep (measured: a sink that
     starts late otherwise leaves the ring full, +120 ms, for the whole call)."""
 
     mic_ring_ms: int = 160
     mic_prebuffer_ms: int = 40
     mic_keep_ms: int = 80
-    speaker_ring_ms: int = 80
-    speaker_prebuffer_ms: int = 20
-    speaker_keep_ms: int = 40
+    speaker_ring_ms: int = 120
+    speaker_prebuffer_ms: int = 40
+    speaker_keep_ms: int = 60
 
 
 @dataclass(frozen=True)

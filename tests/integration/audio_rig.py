@@ -303,8 +303,7 @@ def child_main(argv: list[str]) -> int:
 
     class Store:
         def __init__(self) -> None:
-            self.values = {"audio.input_device": args.input,
-                           "audio.output_device": args.output}
+            self.values = {"audio.input_device": "", "audio.output_device": ""}
 
         def get(self, key: str) -> object:
             return self.values[key]
@@ -337,7 +336,8 @@ def child_main(argv: list[str]) -> int:
     acc = pj.Account()
     acc.create(acfg)
 
-    bridge = AudioBridge(Store())
+    store = Store()
+    bridge = AudioBridge(store)
     for sig in ("device_lost", "device_changed", "no_device"):
         getattr(bridge, sig).connect(lambda text, s=sig: signals.append([s, text]))
     counters: list[tuple[int, int]] = []
@@ -349,6 +349,11 @@ def child_main(argv: list[str]) -> int:
         bridge.set_input_device("No Such Microphone")
     except ValueError as exc:
         report["bad_input_error"] = str(exc)
+    if args.input:  # chosen like the settings dialog does: validated, then persisted
+        bridge.set_input_device(args.input)
+    if args.output:
+        bridge.set_output_device(args.output)
+    report["settings"] = dict(store.values)
     recorder = StereoRecorder(Path(args.out))
     recorder.failed.connect(lambda text: signals.append(["recorder_failed", text]))
 

@@ -50,6 +50,7 @@ def test_call_audio_goes_both_ways_and_is_recorded_in_stereo(
     assert rep["signals"] == [], "no device trouble expected"
     assert MIC in rep["inputs"] and HEADSET in rep["outputs"]
     assert "No Such Microphone" in rep["bad_input_error"] and MIC in rep["bad_input_error"]
+    assert rep["settings"] == {"audio.input_device": MIC, "audio.output_device": HEADSET}
 
     rec = rep["recording"]
     assert rec["error"] is None
