@@ -98,6 +98,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _db_busy(request: Request, exc: OperationalError) -> JSONResponse:
         log.error("database unavailable during %s %s: %s", request.method, request.url.path,
                   exc.orig)
+        if "full" in str(exc.orig).lower():
+            return ApiError(507, "storage_full", "The server's disk is full; nothing was "
+                            "committed. Retry later.", headers={"Retry-After": "60"}).response()
         return ApiError(503, "unavailable", "The server's database is busy or unreachable; "
                         "retry shortly.", headers={"Retry-After": "2"}).response()
 

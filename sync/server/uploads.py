@@ -296,6 +296,12 @@ async def _append(path: Path, request: Request, room: int) -> int:
                 written += len(chunk)
         except ClientDisconnect:
             log.info("upload to %s interrupted after %d bytes; resumable", path.name, written)
+        except OSError as exc:
+            log.error("cannot write upload %s at %d bytes: %s", path.name, start + written, exc)
+            raise ApiError(507, "storage_full", "The server cannot store more audio right now "
+                           f"({exc.strerror}); the {start + written} bytes received so far "
+                           "are kept, retry later.",
+                           headers={"Upload-Offset": str(start + written)}) from exc
         finally:
             f.flush()
             os.fsync(f.fileno())
