@@ -150,6 +150,8 @@ class TagEditor(QWidget):
         while self._flow.count():
             item = self._flow.takeAt(0)
             if item is not None and (w := item.widget()) is not None:
+                w.hide()
+                w.setParent(None)  # gone from the tree now, freed on the next loop turn
                 w.deleteLater()
         for name in tags:
             chip = TagChip(name, self._chips_box)

@@ -49,3 +49,24 @@ def test_app_runs_in_chinese(app_root: Path) -> None:
 def test_system_language_resolves() -> None:
     assert resolve_language("zh_CN") == "zh_CN"
     assert resolve_language("system") != "system"
+
+
+def test_language_from_settings(app_root: Path) -> None:
+    from agent_desktop.paths import AppPaths
+
+    paths = AppPaths.from_root(app_root)
+    paths.ensure()
+    paths.settings_file.write_text('[general]\nlanguage = "zh_CN"\n', encoding="utf-8")
+    ctx = build(parse_args(["--data-dir", str(app_root), "--demo-rows", "0"]))
+    assert isinstance(ctx, AppContext)
+    try:
+        assert ctx.window.windowTitle() == "坐席工作台"
+    finally:
+        ctx.close()
+    # --lang wins over the setting.
+    ctx = build(parse_args(["--data-dir", str(app_root), "--demo-rows", "0", "--lang", "en"]))
+    assert isinstance(ctx, AppContext)
+    try:
+        assert ctx.window.windowTitle() == "Agent Desktop"
+    finally:
+        ctx.close()

@@ -152,8 +152,13 @@ def test_invalid_edit_is_refused_and_kept_on_screen(ctx: AppContext, qtbot) -> N
 
 
 def test_tag_chips_add_and_remove(ctx: AppContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    first = select_row(ctx, 0)
+    ctx.customers.add_tag(first, "wholesale")
     cid = select_row(ctx, 3)
     pane = ctx.window.detail
+    # The add box completes from tags already in use.
+    completer = pane.tags.input.completer()
+    assert "wholesale" in completer.model().stringList()  # type: ignore[attr-defined]
     qtbot.keyClicks(pane.tags.input, "vip")
     qtbot.keyClick(pane.tags.input, Qt.Key.Key_Return)
     assert pane.tags.tags() == ["vip"]
