@@ -263,6 +263,8 @@ class ImportDialog(QDialog):
                            sheet=self.sheet_combo.currentText())
 
     def _reload(self) -> None:
+        if not self.path_edit.text():
+            return  # options changed before any file was chosen
         path = Path(self.path_edit.text())
         options = self.options()
         self._preview = None

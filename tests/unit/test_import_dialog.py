@@ -184,3 +184,29 @@ def test_xlsx_sheet_choice(qtbot: QtBot, dialog: ImportDialog, tmp_path: Path) -
     wait_idle(qtbot, dialog)
     assert dialog.preview_model.rowCount() == 2
     assert dialog.preview_model.headerData(1, Qt.Orientation.Horizontal) == "城市 → City"
+
+
+def test_action_combo_in_duplicates_table(qtbot: QtBot, dialog: ImportDialog, db: Database,
+                                          tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QComboBox
+
+    CustomerService(db, N).create_customer({"name": "张伟"}, phone="13800138000")
+    path = tmp_path / "gbk.csv"
+    path.write_bytes(GBK_FILE.encode("gbk"))
+    dialog.set_file(path)
+    wait_idle(qtbot, dialog)
+    qtbot.mouseClick(dialog.next_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, dialog)
+    view = dialog.duplicates_view
+    index = dialog.duplicates_model.index(0, DuplicatesModel.ACTION_COLUMN)
+    view.edit(index)
+    editors = view.findChildren(QComboBox)
+    assert len(editors) == 1
+    combo = editors[0]
+    assert combo.currentData() == "merge"
+    combo.setCurrentIndex(combo.findData("new"))
+    view.commitData(combo)
+    assert dialog.duplicates_model.data(index, Qt.ItemDataRole.EditRole) == "new"
+    with qtbot.waitSignal(dialog.imported, timeout=20000) as blocker:
+        qtbot.mouseClick(dialog.next_button, Qt.MouseButton.LeftButton)
+    assert (blocker.args[0].imported, blocker.args[0].merged) == (3, 0)
