@@ -285,11 +285,29 @@ class UploadWorker(QObject):
 
 
 class SyncService(QObject):
-    """GUI-side facade: owns the two threads; forwards requests by queued signals.
+    """GUI-side facade: owns the two threads; forwards requests by queued signals and
+    re-emits the workers' signals from the GUI thread (so any callable connected to them,
+    not only QObject slots, runs on the GUI thread).
 
-    Connect the workers' signals (`service.sync.status_changed`, ...) to the UI, call
-    `local_change()` after local writes and `recording_finished()` after a call.
+    Call `local_change()` after local writes and `recording_finished()` after a call.
+
+    Signals: the SyncWorker's (status_changed, last_synced, initial_progress, error,
+    conflicts_changed, data_changed, round_finished, signed_in, sign_in_failed) and the
+    UploadWorker's as upload_progress(str, int, int), uploaded(str), upload_error(str).
     """
+
+    status_changed = Signal(str)
+    last_synced = Signal(str)
+    initial_progress = Signal(int, int)
+    error = Signal(str)
+    conflicts_changed = Signal(int)
+    data_changed = Signal()
+    round_finished = Signal()
+    signed_in = Signal(str)
+    sign_in_failed = Signal(str)
+    upload_progress = Signal(str, int, int)
+    uploaded = Signal(str)
+    upload_error = Signal(str)
 
     _sync_requested = Signal()
     _local_changed = Signal()
@@ -313,6 +331,10 @@ class SyncService(QObject):
         self._sign_in_requested.connect(sync.sign_in)
         self._sign_out_requested.connect(sync.sign_out)
         self._reachable.connect(sync.network_reachable)
+        for name in ("status_changed", "last_synced", "initial_progress", "error",
+                     "conflicts_changed", "data_changed", "round_finished", "signed_in",
+                     "sign_in_failed"):
+            getattr(sync, name).connect(getattr(self, name))
         self._threads.append(t)
         if uploads is not None:
             u = QThread(self)
@@ -322,6 +344,9 @@ class SyncService(QObject):
             u.started.connect(uploads.upload_pending)
             self._uploads_requested.connect(uploads.upload_pending)
             sync.round_finished.connect(uploads.upload_pending)
+            uploads.upload_progress.connect(self.upload_progress)
+            uploads.uploaded.connect(self.uploaded)
+            uploads.error.connect(self.upload_error)
             self._threads.append(u)
 
     def start(self) -> None:
