@@ -313,6 +313,13 @@ class WrapupDialog(QDialog):
             if not self.dispositions.currentIndex().isValid():
                 self.dispositions.setFocus()
             return
+        except Exception:  # e.g. disk full: nothing was committed; keep the window open
+            log.exception("saving the wrap-up of call %s failed", call_id)
+            self._show_banner(self.tr("The wrap-up could not be saved (the database "
+                                      "refused the write; details are in the log). Nothing "
+                                      "was lost: keep this window open and press Enter "
+                                      "again."))
+            return
         self._pending = None
         self.saved.emit(call_id)
         for w in result.warnings:

@@ -265,3 +265,23 @@ def test_tag_completion_replaces_only_the_last_tag(qtbot: QtBot, env: Env) -> No
     dlg._completer.activated.emit("vip-gold")
     assert dlg.tags.text() == "hot, vip-gold, "
     assert dlg.form_data().tags == ["hot", "vip-gold"]
+
+
+def test_a_database_failure_on_save_keeps_the_dialog_and_the_draft(
+        qtbot: QtBot, env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    db, _settings, svc, dlg = env
+    call = recent_call(db, make_customer(db))
+    open_dialog(qtbot, dlg, call)
+    qtbot.keyClick(dlg.dispositions, Qt.Key.Key_1)
+    dlg.flush_draft()
+
+    def full_disk(*_a: object, **_k: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(svc, "save", full_disk)
+    with qtbot.assertNotEmitted(dlg.saved):
+        qtbot.keyClick(dlg.dispositions, Qt.Key.Key_Return)
+    assert dlg.isVisible() and "could not be saved" in dlg.banner.text()
+    assert svc.pending_drafts()[0].data.disposition == "Interested"
