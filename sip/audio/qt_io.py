@@ -78,7 +78,7 @@ class RingReader(QIODevice):
             # in the call's audio, so the headset counters start from here.
             ring.reset_counters()
         avail = len(ring) & ~1
-        if ring.primed and avail > 0:
+        if avail > 0 and (ring.primed or avail >= ring.prebuffer):
             return ring.read(min(maxlen, avail) & ~1)
         return ring.read(min(maxlen, 10 * BYTES_PER_MS) & ~1)
 
@@ -210,6 +210,12 @@ class AudioIO(QObject):
         src.setBufferSize(SOURCE_BUFFER_BYTES)
         self._source = src
         self._source_dev = src.start()
+        if src.error().name != "NoError" or self._source_dev is None:
+            log.warning("microphone %s could not be opened: %s", dev.description(),
+                        src.error().name)
+            self._close_input()
+            self.has_input = False
+            return
         self._source_dev.readyRead.connect(self._on_mic_data)
         self._in_id = device_id(dev)
         log.info("microphone opened: %s", dev.description())
@@ -237,6 +243,12 @@ class AudioIO(QObject):
         reader.open(QIODevice.OpenModeFlag.ReadOnly | QIODevice.OpenModeFlag.Unbuffered)
         sink.start(reader)
         self._sink, self._reader = sink, reader
+        if sink.error().name != "NoError":
+            log.warning("headset %s could not be opened: %s", dev.description(),
+                        sink.error().name)
+            self._close_output()
+            self.has_output = False
+            return
         self._out_id = device_id(dev)
         log.info("headset opened: %s", dev.description())
 
