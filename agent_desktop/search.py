@@ -306,6 +306,7 @@ def _search_triggers(conn: Connection) -> list[tuple[str, str]]:
 
 
 _DOC_COLS = "name, company, city, tags, phones"
+_BULK_CACHE_KIB = -262144  # negative: KiB, i.e. 256 MiB
 
 
 def rebuild_index(conn: Connection, since_id: int = 0) -> None:
@@ -356,19 +357,32 @@ def bulk_load(db: Database) -> Iterator[Connection]:
     triggers included. Core statements bypass the ORM outbox hook on purpose: bulk rows
     are local seed data or already on the server.
     """
-    with db.engine.begin() as conn:
-        # Python's sqlite3 (legacy transaction mode) runs DDL such as DROP TRIGGER outside
-        # any transaction unless one is open: begin explicitly so that a failure restores
-        # the triggers. IMMEDIATE takes the write lock now rather than failing halfway.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        since = int(conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM customers")
-                    .scalar_one())
-        triggers = _search_triggers(conn)
-        if not triggers:
-            raise RuntimeError("The search triggers are missing: is the database migrated?")
-        for name, _sql in triggers:
-            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-        yield conn
-        rebuild_index(conn, since)
-        for _name, sql in triggers:
-            conn.exec_driver_sql(sql)
+    with db.engine.connect() as conn:
+        # A bigger page cache for the duration: random-order uuid index inserts thrash the
+        # default 32 MB cache at 1M rows. Per connection; restored before it goes back.
+        previous = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+        conn.exec_driver_sql(f"PRAGMA cache_size = {_BULK_CACHE_KIB}")
+        conn.commit()
+        try:
+            with conn.begin():
+                # Python's sqlite3 (legacy transaction mode) runs DDL such as DROP TRIGGER
+                # outside any transaction unless one is open: begin explicitly so that a
+                # failure restores the triggers. IMMEDIATE takes the write lock now rather
+                # than failing halfway.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                since = int(conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM customers")
+                            .scalar_one())
+                triggers = _search_triggers(conn)
+                if not triggers:
+                    raise RuntimeError(
+                        "The search triggers are missing: is the database migrated?")
+                for name, _sql in triggers:
+                    conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+                yield conn
+                rebuild_index(conn, since)
+                for _name, sql in triggers:
+                    conn.exec_driver_sql(sql)
+        finally:
+            conn.rollback()
+            conn.exec_driver_sql(f"PRAGMA cache_size = {previous}")
+            conn.commit()
