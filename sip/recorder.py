@@ -33,6 +33,7 @@ from sip.audio.wav import (
     FileSink,
     RecordingError,
     StereoWavWriter,
+    describe_os_error,
     repair_wav_header,
 )
 
@@ -89,7 +90,11 @@ class StereoRecorder(QObject):
         file cannot be created (e.g. disk full), with a sentence for the agent."""
         if self._thread is not None:
             raise RuntimeError("this recorder was already started; use one per call")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.error("cannot create the recordings folder %s: %s", self.path.parent, exc)
+            raise RecordingError(describe_os_error(exc, self.path)) from None
         self._writer = StereoWavWriter(self.path, sink=self._sink)
         ltap = TapPort("rec-left", self._on_left)
         rtap = TapPort("rec-right", self._on_right)
