@@ -55,6 +55,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QPlainTextEdit,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -472,6 +473,29 @@ class WrapupDialog(QDialog):
     def _complete_tag(self, completion: str) -> None:
         head = self.tags.text().rsplit(",", 1)[0] if "," in self.tags.text() else ""
         self.tags.setText(f"{head}, {completion}, " if head else f"{completion}, ")
+
+
+class PendingWrapupsButton(QPushButton):
+    """Status-bar button "2 wrap-ups pending": how an agent gets back to a wrap-up left
+    with Esc. Hidden when nothing is pending; follows `WrapupService.pending_changed`
+    (and `refresh()` after the dialog's `kept_pending`)."""
+
+    def __init__(self, service: WrapupService, dialog: WrapupDialog,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._service = service
+        self._dialog = dialog
+        self.setFlat(True)
+        self.clicked.connect(dialog.show_next_pending)
+        service.pending_changed.connect(self.refresh)
+        dialog.kept_pending.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, *_args: object) -> None:
+        count = len(self._service.pending_drafts())
+        self.setText(self.tr("%n wrap-up(s) pending", "", count).replace("%n", str(count)))
+        self.setToolTip(self.tr("Open the oldest unfinished wrap-up"))
+        self.setVisible(count > 0)
 
 
 def _tomorrow() -> datetime:

@@ -19,7 +19,12 @@ from agent_desktop.store.db import Database
 from agent_desktop.store.models import CallLog, Customer, Note, Outbox, Tag, Task, utcnow
 from agent_desktop.wrapup import WrapupService
 from tests.unit.test_wrapup import make_call, make_customer, make_db, make_settings
-from ui.wrapup_dialog import DispositionModel, WrapupDialog, to_qdatetime
+from ui.wrapup_dialog import (
+    DispositionModel,
+    PendingWrapupsButton,
+    WrapupDialog,
+    to_qdatetime,
+)
 
 # The offscreen platform cannot raise windows or propagate size hints; it says so on show().
 pytestmark = pytest.mark.qt_log_ignore(
@@ -285,3 +290,23 @@ def test_a_database_failure_on_save_keeps_the_dialog_and_the_draft(
         qtbot.keyClick(dlg.dispositions, Qt.Key.Key_Return)
     assert dlg.isVisible() and "could not be saved" in dlg.banner.text()
     assert svc.pending_drafts()[0].data.disposition == "Interested"
+
+
+def test_pending_button_counts_and_reopens(qtbot: QtBot, env: Env) -> None:
+    db, _settings, _svc, dlg = env
+    button = PendingWrapupsButton(_svc, dlg)
+    qtbot.addWidget(button)
+    assert button.isHidden()
+    call = recent_call(db, make_customer(db))
+    button.refresh()
+    assert not button.isHidden() and button.text() == "1 wrap-up(s) pending"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert dlg.isVisible() and dlg.current_call() == call
+    dlg.reject()  # Esc: still pending, the button stays
+    assert not dlg.isVisible() and not button.isHidden()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert dlg.isVisible()
+    qtbot.keyClick(dlg.dispositions, Qt.Key.Key_1)
+    with qtbot.waitSignal(dlg.saved):
+        qtbot.keyClick(dlg.dispositions, Qt.Key.Key_Return)
+    assert button.isHidden()
