@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -34,6 +34,8 @@ from ui.today_view import TodayView
 from ui.ui_state import UiState
 
 log = logging.getLogger(__name__)
+
+SELECTION_SETTLE_MS = 40
 
 
 class MainWindow(QMainWindow):
@@ -71,6 +73,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
 
         self.rows_label = QLabel(self)
+        self.rows_label.setContentsMargins(0, 0, 12, 0)
         self.statusBar().addPermanentWidget(self.rows_label)
         self._build_menus()
         self._wire()
@@ -131,7 +134,14 @@ class MainWindow(QMainWindow):
 
     def _wire(self) -> None:
         lst, detail, svc = self.customer_list, self.detail, self.service
-        lst.current_customer_changed.connect(self.open_customer)
+        # Arrowing through the list coalesces detail loads (a held Down key must not queue
+        # a load per row); Enter, double-click and Today open at once.
+        self._pending_open: int | None = None
+        self._open_timer = QTimer(self)
+        self._open_timer.setSingleShot(True)
+        self._open_timer.setInterval(SELECTION_SETTLE_MS)
+        self._open_timer.timeout.connect(self.open_pending)
+        lst.current_customer_changed.connect(self._selection_moved)
         lst.customer_activated.connect(lambda cid: self.open_customer(cid, focus=True))
         self.today.customer_activated.connect(lambda cid: self.open_customer(cid, focus=True))
         svc.customer_changed.connect(self._customer_changed)
@@ -143,10 +153,25 @@ class MainWindow(QMainWindow):
             lst.model.query, lst.model.rowCount()))
         lst.model.load_failed.connect(lambda text: self.statusBar().showMessage(text))
 
+    def _selection_moved(self, customer_id: int) -> None:
+        if self._opening == customer_id:
+            return  # the list followed an open_customer() call
+        self._pending_open = customer_id
+        self._open_timer.start()
+
+    def open_pending(self) -> None:
+        """Open the customer the list selection settled on (now, if a load is pending)."""
+        self._open_timer.stop()
+        cid, self._pending_open = self._pending_open, None
+        if cid is not None:
+            self.open_customer(cid)
+
     def open_customer(self, customer_id: int, focus: bool = False) -> None:
         """Show a customer in the detail pane (from the list, Today, or caller ID)."""
         if self._opening == customer_id:
             return  # re-entered through the list's selection signal
+        self._open_timer.stop()
+        self._pending_open = None
         self._opening = customer_id
         try:
             previous = self.detail.detail

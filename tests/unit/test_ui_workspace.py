@@ -79,16 +79,25 @@ def save_button(dialog: QDialog) -> QPushButton:
 def select_row(ctx: AppContext, row: int) -> int:
     table = ctx.window.customer_list.table
     table.setCurrentIndex(table.model().index(row, 0))
+    ctx.window.open_pending()  # don't wait for the selection to settle
     detail = ctx.window.detail.detail
     assert detail is not None
     return int(detail.id)
 
 
-def test_list_shows_customers_and_selection_opens_detail(ctx: AppContext) -> None:
+def test_list_shows_customers_and_selection_opens_detail(ctx: AppContext, qtbot) -> None:  # type: ignore[no-untyped-def]
     model = ctx.window.customer_list.model
     assert model.rowCount() == 4
     assert model.index(0, 0).data() == "Anna Schmidt"
-    select_row(ctx, 1)
+    # Moving the selection opens the customer once the selection settles.
+    table = ctx.window.customer_list.table
+    shown: list[int] = []
+    ctx.window.detail.customer_shown.connect(shown.append)
+    table.setCurrentIndex(model.index(2, 0))
+    table.setCurrentIndex(model.index(1, 0))
+    qtbot.waitUntil(lambda: ctx.window.detail.detail is not None)
+    assert ctx.window.detail.detail.name == "Bo Chen"  # type: ignore[union-attr]
+    assert len(shown) == 1  # the row passed over on the way was never loaded
     pane = ctx.window.detail
     assert pane.title.text() == "Bo Chen"
     assert pane.inputs["city"].text() == "Beijing"
@@ -143,12 +152,12 @@ def test_invalid_edit_is_refused_and_kept_on_screen(ctx: AppContext, qtbot) -> N
     # Moving to another customer must not throw the typing away silently.
     table = ctx.window.customer_list.table
     table.setCurrentIndex(table.model().index(2, 0))
+    qtbot.waitUntil(lambda: table.currentIndex().row() == 0)  # once the selection settled
     assert pane.detail is not None and pane.detail.id == cid
-    assert table.currentIndex().row() == 0
     pane.revert()
     assert pane.inputs["name"].text() == "Anna Schmidt"
     table.setCurrentIndex(table.model().index(2, 0))
-    assert pane.detail.name == "Carlos Ruiz"
+    qtbot.waitUntil(lambda: pane.detail is not None and pane.detail.name == "Carlos Ruiz")
 
 
 def test_tag_chips_add_and_remove(ctx: AppContext, qtbot) -> None:  # type: ignore[no-untyped-def]
