@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 
 from agent_desktop.phone import (
     CallState,
@@ -88,6 +88,7 @@ class SipEngine(PhoneBackend):
         self._reg_state: tuple[RegState, int, str] = (RegState.UNREGISTERED, 0,
                                                       "Not started")
         self._poll = QTimer(self)
+        self._poll.setTimerType(Qt.TimerType.PreciseTimer)  # 1 ms during call set-up
         self._poll.setInterval(config.poll_interval_ms)
         self._poll.timeout.connect(self._on_poll)
         self._stats = QTimer(self)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 BENCHMARKS = {
+    "call": "tests.bench.call",
     "customers": "tests.bench.customers",
     "throughput": "tests.bench.throughput",
 }

@@ -62,7 +62,7 @@ def row(db: Database, log_id: int) -> CallLog:
         return r
 
 
-def test_dial_creates_row_before_the_call_and_finalises_answered(
+def test_dial_creates_row_with_the_call_and_finalises_answered(
         db: Database, customer_id: int, qtbot: QtBot) -> None:
     fake = FakePhoneBackend()
     svc = make(db, fake)
@@ -75,10 +75,10 @@ def test_dial_creates_row_before_the_call_and_finalises_answered(
     assert fake.requests == [("dial", 1, "sip:+8613800138000@sim.local")]
 
     fake.simulate_state(1, CallState.RINGING, 180, "Ringing")
-    assert row(db, log_id).state == "ringing"
+    qtbot.waitUntil(lambda: row(db, log_id).state == "ringing", timeout=2000)
     fake.simulate_state(1, CallState.CONNECTED, 200, "OK")
-    r = row(db, log_id)
-    assert r.state == "connected" and r.answered_at is not None
+    qtbot.waitUntil(lambda: row(db, log_id).state == "connected", timeout=2000)
+    assert row(db, log_id).answered_at is not None
     qtbot.wait(50)
     with qtbot.waitSignal(svc.call_ended) as ended:
         fake.simulate_state(1, CallState.DISCONNECTED, 200, "Normal call clearing")
@@ -290,6 +290,32 @@ def test_describe_end_answered_connection_lost() -> None:
 def test_describe_end_tls_refusal() -> None:
     f = EndFacts("out", False, 503, "SSL certificate verification error (PJSIP_TLS_ECERTVERIF)")
     assert describe_end(f)[1].startswith("Secure connection refused")
+
+
+def test_answered_at_kept_when_the_call_ends_before_the_write_behind(db: Database) -> None:
+    fake = FakePhoneBackend()
+    svc = make(db, fake)
+    log_id = svc.dial(None, "1001")
+    fake.simulate_state(1, CallState.CONNECTED, 200, "OK")
+    fake.simulate_state(1, CallState.DISCONNECTED, 200, "OK")  # no event loop in between
+    r = row(db, log_id)
+    assert (r.state, r.outcome) == ("ended", "answered") and r.answered_at is not None
+
+
+def test_call_log_write_failure_hangs_up_and_says_why(db: Database,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    fake = FakePhoneBackend()
+    svc = make(db, fake)
+
+    def broken(*_a: object, **_k: object) -> int:
+        raise OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(svc, "_insert_outgoing", broken)
+    with pytest.raises(CallError, match="could not be written to the call log"):
+        svc.dial(None, "1001")
+    assert fake.requests == [("dial", 1, "sip:1001@sim.local"), ("hangup", 1, None)]
 
 
 def test_timeout_must_be_positive(db: Database) -> None:
