@@ -29,12 +29,15 @@ Signals:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from enum import StrEnum
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -494,3 +497,52 @@ def _next_opening(now: datetime, zone: tzinfo, start: time, _end: time) -> datet
     if candidate <= local:
         candidate = datetime.combine(local.date() + timedelta(days=1), start, tzinfo=zone)
     return candidate.astimezone(UTC)
+
+
+class CallListStore:
+    """Saved call lists (name → customer ids) as small JSON files in one folder.
+
+    Why files and not a table: a saved list is the agent's own working set on this machine
+    (not a synced CRM object), and the schema is the lead's; a folder under the data dir
+    keeps it local, inspectable, and written atomically (temp file + rename).
+    """
+
+    _SAFE = re.compile(r"[^\w\- ]+", re.UNICODE)
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _path(self, name: str) -> Path:
+        clean = self._SAFE.sub("", name).strip()
+        if not clean:
+            raise DialerError("Give the call list a name (letters, digits, spaces).")
+        return self.folder / f"{clean}.json"
+
+    def names(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.glob("*.json"))
+
+    def save(self, name: str, customer_ids: Iterable[int]) -> Path:
+        ids = list(dict.fromkeys(int(i) for i in customer_ids))
+        if not ids:
+            raise DialerError("The call list is empty: search or filter customers first.")
+        path = self._path(name)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"name": name.strip(), "customer_ids": ids}),
+                       encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    def load(self, name: str) -> list[int]:
+        path = self._path(name)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return [int(i) for i in raw["customer_ids"]]
+        except FileNotFoundError as exc:
+            raise DialerError(f"There is no saved call list called “{name}”.") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("saved call list %s unreadable: %s", path, exc)
+            raise DialerError(f"The saved call list “{name}” is damaged ({path.name}); "
+                              "it was left as it is.") from exc

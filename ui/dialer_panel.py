@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QTableView,
@@ -38,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent_desktop.dialer import (
+    CallListStore,
     DialEntry,
     DialerError,
     DialerMode,
@@ -120,10 +122,11 @@ class DialerPanel(QWidget):
     customer_previewed = Signal(int)
 
     def __init__(self, dialer: PowerDialer, ids_provider: Callable[[], list[int]] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 lists: CallListStore | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._dialer = dialer
         self._ids_provider = ids_provider
+        self._lists = lists
         self.model = DialerQueueModel(dialer, self)
 
         self.mode = QComboBox()
@@ -159,15 +162,31 @@ class DialerPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
 
+        self.saved_lists = QComboBox()
+        self.saved_lists.setPlaceholderText(self.tr("Saved lists"))
+        self.saved_lists.activated.connect(self._load_saved)
+        self.list_name = QLineEdit()
+        self.list_name.setPlaceholderText(self.tr("Name for this list"))
+        self.save_list_button = QPushButton(self.tr("Sa&ve list"))
+        self.save_list_button.clicked.connect(self.save_current_list)
+        for w in (self.saved_lists, self.list_name, self.save_list_button):
+            w.setVisible(lists is not None)
+        self._refresh_saved()
+
         top = QHBoxLayout()
         top.addWidget(self.mode)
         top.addWidget(self.load_button)
+        top.addWidget(self.saved_lists)
         top.addStretch(1)
+        saving = QHBoxLayout()
+        saving.addWidget(self.list_name, 1)
+        saving.addWidget(self.save_list_button)
         buttons = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.skip_button, self.dial_button):
             buttons.addWidget(b)
         root = QVBoxLayout(self)
         root.addLayout(top)
+        root.addLayout(saving)
         root.addWidget(self.progress)
         root.addWidget(self.next_name)
         root.addWidget(self.next_detail)
@@ -197,6 +216,40 @@ class DialerPanel(QWidget):
         self.message.setText(self.tr("%n customers in the call list.", "", n).replace(
             "%n", str(n)))
         return n
+
+    def save_current_list(self) -> bool:
+        """Save the loaded call list (or else the current search) under the typed name."""
+        if self._lists is None:
+            return False
+        ids = [e.customer_id for e in self._dialer.entries] or (
+            self._ids_provider() if self._ids_provider is not None else [])
+        try:
+            self._lists.save(self.list_name.text(), ids)
+        except DialerError as exc:
+            self.message.setText(str(exc))
+            return False
+        self.message.setText(self.tr("Call list “%1” saved.").replace(
+            "%1", self.list_name.text().strip()))
+        self._refresh_saved()
+        return True
+
+    def _refresh_saved(self) -> None:
+        self.saved_lists.clear()
+        if self._lists is not None:
+            self.saved_lists.addItems(self._lists.names())
+        self.saved_lists.setCurrentIndex(-1)
+
+    def _load_saved(self, index: int) -> None:
+        if self._lists is None or index < 0:
+            return
+        name = self.saved_lists.itemText(index)
+        try:
+            n = self._dialer.load(self._lists.load(name))
+        except DialerError as exc:
+            self.message.setText(str(exc))
+            return
+        self.message.setText(self.tr("%1: %2 customers in the call list.").replace(
+            "%1", name).replace("%2", str(n)))
 
     def start(self) -> None:
         if not self._dialer.entries and self._ids_provider is not None:

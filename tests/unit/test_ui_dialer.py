@@ -6,10 +6,18 @@ from __future__ import annotations
 from datetime import UTC
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from agent_desktop.dialer import DialerMode, DialerState, EntryStatus, PowerDialer
+from agent_desktop.dialer import (
+    CallListStore,
+    DialerError,
+    DialerMode,
+    DialerState,
+    EntryStatus,
+    PowerDialer,
+)
 from tests.unit.test_dialer import CN, DE, FakeDial, T
 from tests.unit.test_wrapup import FakeClock, make_customer, make_db, make_settings
 from ui.dialer_panel import CUSTOMER_ID_ROLE, DialerPanel, DialerQueueModel
@@ -92,3 +100,27 @@ def test_no_provider_disables_loading(tmp_path: Path, qtbot: QtBot) -> None:
     qtbot.addWidget(panel)
     assert not panel.load_button.isEnabled()
     assert panel.load_current_list() == 0
+
+
+def test_saved_call_lists_round_trip_and_bad_input(tmp_path: Path, qtbot: QtBot) -> None:
+    d, _clock, _dial, ids = setup(tmp_path)
+    store = CallListStore(tmp_path / "call-lists")
+    panel = DialerPanel(d, ids_provider=lambda: ids, lists=store)
+    qtbot.addWidget(panel)
+    assert panel.saved_lists.count() == 0
+    assert not panel.save_current_list() and "Give the call list a name" in panel.message.text()
+    panel.list_name.setText("华东 leads")
+    assert panel.save_current_list()
+    assert store.names() == ["华东 leads"] and panel.saved_lists.count() == 1
+    assert store.load("华东 leads") == ids
+    d.load([ids[2]])
+    panel.saved_lists.activated.emit(0)
+    assert [e.customer_id for e in d.entries] == ids
+    assert "3 customers" in panel.message.text()
+    (tmp_path / "call-lists" / "broken.json").write_text("{nope", encoding="utf-8")
+    with pytest.raises(DialerError, match="is damaged"):
+        store.load("broken")
+    with pytest.raises(DialerError, match="no saved call list"):
+        store.load("missing")
+    with pytest.raises(DialerError, match="call list is empty"):
+        store.save("empty", [])
