@@ -186,3 +186,16 @@ def test_keyboard_navigation(qtbot, search: CustomerSearch) -> None:  # type: ig
     with qtbot.waitSignal(panel.customer_activated) as sig:
         qtbot.keyClick(panel.table, Qt.Key.Key_Return)
     assert sig.args == [second]
+
+
+class FailingSource:
+    def page(self, query: str, after: PageKey | None, limit: int) -> SearchPage:
+        raise RuntimeError("database is locked")
+
+
+def test_failed_page_is_reported_not_raised(qtbot) -> None:  # type: ignore[no-untyped-def]
+    model = CustomerListModel(FailingSource())
+    with qtbot.waitSignal(model.load_failed) as sig:
+        model.set_query("x")
+    assert "database is locked" in sig.args[0]
+    assert model.rowCount() == 0 and not model.canFetchMore()
