@@ -547,11 +547,31 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
         <source>%v of %m done</source>
         <translation>已完成 %v / %m</translation>
     </message>
+    <message>
+        <source>Saved lists</source>
+        <translation>已保存的列表</translation>
+    </message>
+    <message>
+        <source>Name for this list</source>
+        <translation>此列表的名称</translation>
+    </message>
+    <message>
+        <source>Sa&amp;ve list</source>
+        <translation>保存列表(&amp;V)</translation>
+    </message>
     <message numerus="yes">
         <source>%n customers in the call list.</source>
         <translation>
             <numerusform>呼叫列表中有 %n 位客户。</numerusform>
         </translation>
+    </message>
+    <message>
+        <source>Call list “%1” saved.</source>
+        <translation>呼叫列表“%1”已保存。</translation>
+    </message>
+    <message>
+        <source>%1: %2 customers in the call list.</source>
+        <translation>%1：呼叫列表中有 %2 位客户。</translation>
     </message>
     <message>
         <source>&amp;Resume</source>
@@ -1034,6 +1054,18 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     </message>
 </context>
 <context>
+    <name>PendingWrapupsButton</name>
+    <message numerus="yes">
+        <source>%n wrap-up(s) pending</source>
+        <translation>
+            <numerusform>%n 个话后处理待完成</numerusform></translation>
+    </message>
+    <message>
+        <source>Open the oldest unfinished wrap-up</source>
+        <translation>打开最早未完成的话后处理</translation>
+    </message>
+</context>
+<context>
     <name>PhoneDialog</name>
     <message>
         <source>Phone number</source>
@@ -1323,6 +1355,14 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
         <translation>静音</translation>
     </message>
     <message>
+        <source>Pause recording</source>
+        <translation>暂停录音</translation>
+    </message>
+    <message>
+        <source>Stop recording while the customer gives card details; the gap is marked</source>
+        <translation>客户提供银行卡信息时暂停录音；暂停的片段会被标记</translation>
+    </message>
+    <message>
         <source>Keypad</source>
         <translation>拨号盘</translation>
     </message>
@@ -1373,6 +1413,10 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     <message>
         <source>Transferring to %1…</source>
         <translation>正在转接到 %1…</translation>
+    </message>
+    <message>
+        <source>Resume recording</source>
+        <translation>恢复录音</translation>
     </message>
     <message>
         <source>Calling…</source>
@@ -1571,6 +1615,10 @@ Schedule a follow-up in a customer's detail pane and it shows up here on its day
     <message>
         <source>The draft could not be written to disk; keep this window open and try Save again.</source>
         <translation>草稿无法写入磁盘；请保持此窗口打开并再次点击保存。</translation>
+    </message>
+    <message>
+        <source>The wrap-up could not be saved (the database refused the write; details are in the log). Nothing was lost: keep this window open and press Enter again.</source>
+        <translation>话后处理无法保存（数据库拒绝写入，详情见日志）。没有丢失任何内容：请保持此窗口打开并再次按回车。</translation>
     </message>
     <message>
         <source>This customer was deleted on the server. The call's disposition and notes will still be saved on the call log.</source>
