@@ -12,6 +12,7 @@ Signals:
     call_ended(log_id, outcome, reason): finalised; `reason` is a human sentence.
     incoming(log_id, customer_id, number, display_name): ringing; customer_id 0 = unknown.
     hold_changed(log_id, held) / mute_changed(log_id, muted)
+    recording_paused(log_id, paused)
     media_stats(log_id, MediaStats)
     error(message): a plain sentence for the agent.
 """
@@ -137,6 +138,7 @@ class CallService(QObject):
     incoming = Signal(int, int, str, str)
     hold_changed = Signal(int, bool)
     mute_changed = Signal(int, bool)
+    recording_paused = Signal(int, bool)
     media_stats = Signal(int, object)
     error = Signal(str)
 
@@ -162,6 +164,7 @@ class CallService(QObject):
         backend.hold_changed.connect(self._on_hold)
         backend.mute_changed.connect(self._on_mute)
         backend.media_stats.connect(self._on_stats)
+        backend.recording_paused.connect(self._on_recording_paused)
         backend.recording_started.connect(self._on_recording_started)
         backend.recording_finished.connect(self._on_recording_finished)
 
@@ -276,6 +279,10 @@ class CallService(QObject):
     def send_dtmf(self, log_id: int, digits: str) -> None:
         a = self._require(log_id)
         self._run(lambda: self._backend.send_dtmf(a.call_id, digits))
+
+    def pause_recording(self, log_id: int, paused: bool) -> None:
+        a = self._require(log_id)
+        self._run(lambda: self._backend.pause_recording(a.call_id, paused))
 
     def transfer(self, log_id: int, number: str) -> None:
         """Blind-transfer a connected call to a number or SIP URI (dial plan applied)."""
@@ -430,6 +437,11 @@ class CallService(QObject):
         log_id = self._log_of_call.get(call_id)
         if log_id is not None and log_id in self._active:
             self.mute_changed.emit(log_id, muted)
+
+    def _on_recording_paused(self, call_id: int, paused: bool) -> None:
+        log_id = self._log_of_call.get(call_id)
+        if log_id is not None and log_id in self._active:
+            self.recording_paused.emit(log_id, paused)
 
     def _on_stats(self, call_id: int, stats: MediaStats) -> None:
         log_id = self._log_of_call.get(call_id)

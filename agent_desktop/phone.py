@@ -17,6 +17,7 @@ Signals:
     media_stats(call_id, MediaStats): live quality of a connected call, about once a second.
     hold_changed(call_id, held) / mute_changed(call_id, muted): confirmed hold/mute state.
     recording_started(call_id, path) / recording_finished(call_id, RecordingInfo).
+    recording_paused(call_id, paused): the recording stopped/restarted keeping audio.
     error(message): a plain sentence for the agent (details are in the log).
 """
 
@@ -138,6 +139,7 @@ class PhoneBackend(QObject):
     mute_changed = Signal(int, bool)
     recording_started = Signal(int, str)
     recording_finished = Signal(int, object)
+    recording_paused = Signal(int, bool)
     error = Signal(str)
 
     @property
@@ -180,6 +182,11 @@ class PhoneBackend(QObject):
         """Blind transfer (REFER) of a connected call to `uri`."""
         raise NotImplementedError
 
+    def pause_recording(self, call_id: int, paused: bool) -> None:
+        """Stop keeping audio (card numbers) or keep it again; the paused span is
+        silence in the file and marked, so the timeline stays true."""
+        raise NotImplementedError
+
 
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 
@@ -210,6 +217,7 @@ class FakePhoneBackend(PhoneBackend):
         self.calls: dict[int, str] = {}  # call id -> remote URI
         self.states: dict[int, CallState] = {}
         self.fail_next_dial: str = ""
+        self.recording = True  # pause_recording() refuses when False
         self._reg: tuple[RegState, int, str] = (
             (RegState.REGISTERED, 200, "Registered") if registrar
             else (RegState.DIRECT, 0, "Direct calls (no registrar)")
@@ -270,6 +278,13 @@ class FakePhoneBackend(PhoneBackend):
     def transfer(self, call_id: int, uri: str) -> None:
         self._known(call_id)
         self.requests.append(("transfer", call_id, uri))
+
+    def pause_recording(self, call_id: int, paused: bool) -> None:
+        self._known(call_id)
+        if not self.recording:
+            raise PhoneError("This call is not being recorded.")
+        self.requests.append(("pause_recording", call_id, paused))
+        self.recording_paused.emit(call_id, paused)
 
     # -- scripting helpers for tests ------------------------------------------------------
     def simulate_state(self, call_id: int, state: CallState, code: int = 0,

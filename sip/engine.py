@@ -534,6 +534,8 @@ class SipEngine(PhoneBackend):
     def pause_recording(self, call_id: int, paused: bool) -> None:
         """Pause/resume the call's recording (card numbers): silence keeps the timeline."""
         self._media.pause_recording(self._call(call_id), paused)
+        self._post(lambda: self.recording_paused.emit(call_id, paused))
+        QTimer.singleShot(0, self, self._drain)
 
     def _on_stats(self) -> None:
         step = self.config.stats_interval_ms / 1000.0

@@ -68,6 +68,7 @@ class SoftphonePanel(QWidget):
         self._connected_at: float | None = None
         self._held = False
         self._muted = False
+        self._rec_paused = False
         self._build()
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
@@ -79,6 +80,7 @@ class SoftphonePanel(QWidget):
         calls.hold_changed.connect(self._on_hold)
         calls.mute_changed.connect(self._on_mute)
         calls.media_stats.connect(self._on_stats)
+        calls.recording_paused.connect(self._on_recording_paused)
         calls.error.connect(self.show_message)
         phone.registration_changed.connect(self._on_registration)
         state, code, text = phone.registration_state()
@@ -128,6 +130,12 @@ class SoftphonePanel(QWidget):
         self.mute_button.setObjectName("muteButton")
         self.mute_button.setCheckable(True)
         self.mute_button.clicked.connect(self._toggle_mute)
+        self.pause_rec_button = QPushButton(self.tr("Pause recording"), self)
+        self.pause_rec_button.setObjectName("pauseRecordingButton")
+        self.pause_rec_button.setToolTip(self.tr("Stop recording while the customer gives "
+                                                 "card details; the gap is marked"))
+        self.pause_rec_button.setCheckable(True)
+        self.pause_rec_button.clicked.connect(self._toggle_recording)
         self.keypad_button = QPushButton(self.tr("Keypad"), self)
         self.keypad_button.setObjectName("keypadButton")
         self.keypad_button.setCheckable(True)
@@ -182,6 +190,7 @@ class SoftphonePanel(QWidget):
                   self.transfer_button):
             controls.addWidget(b)
         lay.addLayout(controls)
+        lay.addWidget(self.pause_rec_button)
         lay.addWidget(self.transfer_row)
         lay.addWidget(self.keypad)
         lay.addWidget(self.message_label)
@@ -306,6 +315,20 @@ class SoftphonePanel(QWidget):
             log_id = self._current
             self._request(lambda: self._calls.set_mute(log_id, want))
 
+    def _toggle_recording(self) -> None:
+        want = self.pause_rec_button.isChecked()
+        self.pause_rec_button.setChecked(self._rec_paused)
+        if self._current is not None:
+            log_id = self._current
+            self._request(lambda: self._calls.pause_recording(log_id, want))
+
+    def _on_recording_paused(self, log_id: int, paused: bool) -> None:
+        if log_id == self._current:
+            self._rec_paused = paused
+            self.pause_rec_button.setChecked(paused)
+            self.pause_rec_button.setText(self.tr("Resume recording") if paused
+                                          else self.tr("Pause recording"))
+
     def _on_key(self, key: str) -> None:
         if self._current is not None and self._state == CallState.CONNECTED:
             log_id = self._current
@@ -382,9 +405,11 @@ class SoftphonePanel(QWidget):
         self._current = None
         self._state = ""
         self._tick.stop()
-        self._held = self._muted = False
+        self._held = self._muted = self._rec_paused = False
         self.hold_button.setChecked(False)
         self.mute_button.setChecked(False)
+        self.pause_rec_button.setChecked(False)
+        self.pause_rec_button.setText(self.tr("Pause recording"))
         self.transfer_button.setChecked(False)
         self._set_state_text(self.tr("Call ended: %1").replace("%1", reason))
         self._update_controls()
@@ -437,7 +462,8 @@ class SoftphonePanel(QWidget):
         self.number_combo.setEnabled(not live)
         self.manual_dial_button.setEnabled(not live)
         self.hangup_button.setEnabled(live or self._incoming is not None)
-        for b in (self.hold_button, self.mute_button, self.transfer_button):
+        for b in (self.hold_button, self.mute_button, self.transfer_button,
+                  self.pause_rec_button):
             b.setEnabled(connected)
         self.esc_shortcut.setEnabled(live)
         self.answer_shortcut.setEnabled(self._incoming is not None)

@@ -5,6 +5,7 @@ in the right channel."""
 from __future__ import annotations
 
 import hashlib
+import json
 import wave
 from pathlib import Path
 
@@ -35,7 +36,13 @@ def test_call_is_recorded_and_linked(simline: SimLine, engine_factory: EngineFac
     with qtbot.waitSignal(engine.recording_started, timeout=5000) as started:
         log_id = svc.dial(None, "sip:answer@" + simline.domain)
     qtbot.waitUntil(lambda: svc.state_of(log_id) == CallState.CONNECTED, timeout=5000)
-    qtbot.wait(2500)
+    qtbot.wait(1000)
+    with qtbot.waitSignal(svc.recording_paused, timeout=2000) as paused:
+        svc.pause_recording(log_id, True)  # the customer reads out a card number
+    assert paused.args == [log_id, True]
+    qtbot.wait(1000)
+    svc.pause_recording(log_id, False)
+    qtbot.wait(1000)
     with qtbot.waitSignal(engine.recording_finished, timeout=5000) as finished:
         svc.hangup(log_id)
     info = finished.args[1]
@@ -47,6 +54,8 @@ def test_call_is_recorded_and_linked(simline: SimLine, engine_factory: EngineFac
         rows = s.query(Recording).filter(Recording.call_log_id == log_id).all()
     assert len(rows) == 1
     row = rows[0]
+    spans = json.loads(row.paused_spans)
+    assert len(spans) == 1 and 0.7 <= spans[0][1] - spans[0][0] <= 1.6, spans
     assert (row.state, row.sha256, row.size_bytes) == ("complete", info.sha256,
                                                        path.stat().st_size)
     assert row.path == str(path.relative_to(rec_dir))
@@ -54,6 +63,8 @@ def test_call_is_recorded_and_linked(simline: SimLine, engine_factory: EngineFac
     with wave.open(str(path)) as w:
         assert (w.getnchannels(), w.getframerate()) == (2, 16000)
         frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
+    a, b = (int(x * 16000) for x in spans[0])
+    assert not frames[a + 800:b - 800].any()  # the paused span is silence in both channels
     right = frames[:, 1].astype(np.float64)
     left = frames[:, 0].astype(np.float64)
     assert np.sqrt(np.mean(right**2)) > 300  # the customer's greeting

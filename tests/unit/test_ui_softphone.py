@@ -216,3 +216,21 @@ def test_format_elapsed() -> None:
     assert format_elapsed(0) == "00:00"
     assert format_elapsed(75.9) == "01:15"
     assert format_elapsed(3725) == "1:02:05"
+
+
+def test_pause_recording_button(rig: Rig, customer_id: int, qtbot: QtBot) -> None:
+    p = rig.panel
+    p.set_customer(customer_id)
+    p.dial_selected()
+    assert not p.pause_rec_button.isEnabled()
+    rig.fake.simulate_state(1, CallState.CONNECTED, 200, "OK")
+    qtbot.mouseClick(p.pause_rec_button, Qt.MouseButton.LeftButton)
+    assert ("pause_recording", 1, True) in rig.fake.requests
+    assert p.pause_rec_button.isChecked() and p.pause_rec_button.text() == "Resume recording"
+    qtbot.mouseClick(p.pause_rec_button, Qt.MouseButton.LeftButton)
+    assert ("pause_recording", 1, False) in rig.fake.requests
+    assert not p.pause_rec_button.isChecked()
+    rig.fake.recording = False
+    qtbot.mouseClick(p.pause_rec_button, Qt.MouseButton.LeftButton)
+    assert p.message_label.text() == "This call is not being recorded."
+    assert not p.pause_rec_button.isChecked()
