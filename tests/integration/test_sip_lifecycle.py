@@ -90,3 +90,18 @@ def test_malformed_uri_is_refused(engine_factory: EngineFactory) -> None:
     engine = engine_factory()
     with pytest.raises(PhoneError, match="not a valid SIP address"):
         engine.dial("sip:@@bad")
+
+
+def test_tcp_refused_fails_at_once_with_a_reason(engine_factory: EngineFactory,
+                                                 service_for: Callable[..., CallService],
+                                                 db: Database, qtbot: QtBot) -> None:
+    from tests.integration.rig.proc import free_port
+
+    engine = engine_factory(transport="tcp")
+    svc = service_for(engine, f"127.0.0.1:{free_port()}")  # nobody listens there
+    with qtbot.waitSignal(svc.call_ended, timeout=5000) as ended:
+        log_id = svc.dial(None, "1001")
+    assert ended.args[1:] == ["failed", "No response from the number (503)"]
+    with db.session() as s:
+        row = s.get(CallLog, log_id)
+        assert row is not None and (row.sip_code, row.outcome) == (503, "failed")
