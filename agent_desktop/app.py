@@ -169,6 +169,11 @@ class StartupTimer:
 
 def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | int:
     """Construct and wire everything; an int is an exit code (start-up refused)."""
+    # First thing: PySide6 6.12 on Python 3.11 leaks references to None/True on every void
+    # call and emit; unpinned, a session aborts the interpreter after a few thousand calls.
+    from agent_desktop.phone import install_emit_refcount_fix
+
+    install_emit_refcount_fix()
     timer = StartupTimer()
     paths = AppPaths.from_root(args.data_dir)
     paths.ensure()

@@ -52,3 +52,19 @@ def test_bad_arguments_are_refused_plainly(tmp_path: Path) -> None:
     done = launch(tmp_path, "--demo-rows", "-5")
     assert done.returncode == 2
     assert "--demo-rows must be 0 or more" in done.stderr
+
+
+def test_ui_survives_many_void_calls() -> None:
+    """PySide6 6.12 on Python 3.11 drops a reference to None on every void C++ call; the UI
+    package pins the counts, so a long session does not abort (rc 134) — in a subprocess,
+    since the failure mode kills the interpreter."""
+    code = ("import ui\n"
+            "from PySide6.QtWidgets import QApplication, QLabel\n"
+            "app = QApplication([]); label = QLabel()\n"
+            "for _ in range(30000): label.setText('x')\n"
+            "print('alive')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, check=False,
+                          env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "alive"
