@@ -192,3 +192,20 @@ def test_unknown_user_through_kamailio_is_number_not_found(
     with qtbot.waitSignal(svc.call_ended, timeout=5000) as ended:
         svc.dial(None, "3999")
     assert ended.args[1:] == ["failed", "Number not found"]
+
+
+def test_registers_once_the_registrar_comes_back(tmp_path: Path, peers: list[Peer],
+                                                  engine_factory: EngineFactory,
+                                                  qtbot: QtBot) -> None:
+    from tests.integration.rig.proc import free_port
+
+    port = free_port()
+    engine = engine_factory(registrar=f"127.0.0.1:{port}", username="1001",
+                            password="s3cret", transport="tcp", reg_backoff_s=(1, 2))
+    seen: list[str] = []
+    engine.registration_changed.connect(lambda _s, _c, text: seen.append(text))
+    assert wait_reg(engine, qtbot, RegState.FAILED).startswith("Registrar unreachable")
+    peers.append(Kamailio(tmp_path, {"1001": "s3cret"}, port=port))
+    assert wait_reg(engine, qtbot, RegState.REGISTERED, timeout=15000) == "Registered"
+    # the agent saw it go: unreachable → registering (retry) → registered
+    assert any(t.startswith("Registering") for t in seen)

@@ -73,8 +73,8 @@ request_route {{
 
 
 class Kamailio(Peer):
-    def __init__(self, workdir: Path, users: dict[str, str]) -> None:
-        self.port = free_port()
+    def __init__(self, workdir: Path, users: dict[str, str], port: int = 0) -> None:
+        self.port = port or free_port()
         creds = "\n".join(f'    $sht(creds=>{u}) = "{p}";' for u, p in users.items())
         cfg = workdir / "kamailio.cfg"
         cfg.write_text(CFG.format(port=self.port, creds=creds))
