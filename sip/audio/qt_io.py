@@ -162,6 +162,12 @@ class AudioIO(QObject):
             return
         self._open_input()
         self._open_output()
+        # A device chosen earlier (saved in settings) that is not plugged in now: the call
+        # runs on the default device, and the agent is told which one is missing.
+        if self._want_in and self._on_fallback_in and self.has_input:
+            self.device_lost.emit(self._want_in)
+        if self._want_out and self._on_fallback_out and self.has_output:
+            self.device_lost.emit(self._want_out)
         self.streams_ready.emit()
         missing = [what for what, ok in (("microphone", self.has_input),
                                          ("headset or speaker", self.has_output)) if not ok]

@@ -284,6 +284,8 @@ def child_main(argv: list[str]) -> int:
                     type=lambda v: [float(x) for x in v.split(",")],
                     help="mute the microphone from A to B seconds")
     ap.add_argument("--prepare", action="store_true", help="open devices when dialling")
+    ap.add_argument("--stored-output", default="",
+                    help="headset name already in the settings (not validated)")
     ap.add_argument("--fsize-limit", type=int, default=0,
                     help="RLIMIT_FSIZE in bytes: writes beyond it fail (EFBIG) like a full disk")
     args = ap.parse_args(argv)
@@ -353,6 +355,8 @@ def child_main(argv: list[str]) -> int:
         bridge.set_input_device(args.input)
     if args.output:
         bridge.set_output_device(args.output)
+    if args.stored_output:  # as read from a settings file written in an earlier session
+        store.values["audio.output_device"] = args.stored_output
     report["settings"] = dict(store.values)
     recorder = StereoRecorder(Path(args.out))
     recorder.failed.connect(lambda text: signals.append(["recorder_failed", text]))

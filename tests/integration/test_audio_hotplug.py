@@ -71,3 +71,18 @@ def test_unplugged_microphone_falls_back_and_the_agent_stays_audible(
         seg = left[int(a * 16000):int(b * 16000)]
         assert dominant_hz(seg) == pytest.approx(440, abs=3), (a, b)
         assert rms(seg) > 1000, (a, b)
+
+
+def test_a_remembered_headset_that_is_not_plugged_in_uses_the_default_and_says_so(
+        pulse: PulseRig, tone_peer: TonePeer, tmp_path: Path) -> None:
+    pulse.record_headset(tmp_path / "default-headset.wav")
+    run = run_call_child(pulse.env, tone_peer.uri, tmp_path / "call.wav", 4,
+                         "--stored-output", "Office Headset", "--prepare")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.report["signals"] == [["device_lost", "Office Headset"]]
+    pulse.stop()
+    _, heard = read_wav(tmp_path / "default-headset.wav")
+    loud = abs(heard[:, 0].astype(int)) > 2000
+    assert loud.sum() > 16000 * 2, "the call was not heard on the default headset"
+    start = int(loud.argmax()) + 1600
+    assert dominant_hz(heard[start:start + 16000, 0]) == pytest.approx(1000, abs=3)
