@@ -209,3 +209,39 @@ def test_registers_once_the_registrar_comes_back(tmp_path: Path, peers: list[Pee
     assert wait_reg(engine, qtbot, RegState.REGISTERED, timeout=15000) == "Registered"
     # the agent saw it go: unreachable → registering (retry) → registered
     assert any(t.startswith("Registering") for t in seen)
+
+
+def test_incoming_caller_id_finds_the_customer(tmp_path: Path, peers: list[Peer],
+                                               engine_factory: EngineFactory, db: Database,
+                                               qtbot: QtBot) -> None:
+    from agent_desktop.dialplan import DialPlan
+    from agent_desktop.phones import PhoneNormalizer
+    from agent_desktop.search import CustomerSearch
+    from agent_desktop.store.models import Customer, PhoneNumber
+
+    norm = PhoneNormalizer("CN")
+    n = norm.normalize("138 0013 8000")
+    with db.transaction() as s:
+        c = Customer(name="王小明", name_key="王小明")
+        c.phones.append(PhoneNumber(raw=n.raw, e164=n.e164, rev_digits=n.rev_digits,
+                                    valid=n.valid))
+        s.add(c)
+        s.flush()
+        customer_id = c.id
+    engine = engine_factory()
+    svc = CallService(db, engine, DialPlan(norm, "127.0.0.1"), CustomerSearch(db, norm))
+    caller = Baresip(tmp_path, WAV, "+8613800138000")
+    peers.append(caller)
+    with qtbot.waitSignal(svc.incoming, timeout=8000) as inc:
+        reply = caller.command("dial", f"sip:agent@{engine.local_address}")
+    assert reply.get("ok") is True, reply
+    log_id, found, number, _name = inc.args
+    assert (found, number) == (customer_id, "+8613800138000")
+    with qtbot.waitSignal(svc.call_ended, timeout=8000) as ended:
+        svc.answer(log_id)
+        qtbot.waitUntil(lambda: svc.state_of(log_id) == CallState.CONNECTED, timeout=5000)
+        svc.hangup(log_id)
+    assert ended.args[1] == "answered"
+    with db.session() as s:
+        row = s.get(CallLog, log_id)
+        assert row is not None and (row.customer_id, row.direction) == (customer_id, "in")

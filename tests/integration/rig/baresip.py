@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from pathlib import Path
 
 from tests.integration.rig.proc import Peer, free_port
@@ -19,6 +21,8 @@ module			aufile.so
 module			aubridge.so
 module_tmp		account.so
 module_app		menu.so
+module_app		ctrl_tcp.so
+ctrl_tcp_listen		127.0.0.1:{ctrl}
 """
 
 
@@ -30,7 +34,9 @@ class Baresip(Peer):
         rtp = free_port()
         conf = workdir / f"baresip-{user}"
         conf.mkdir(exist_ok=True)
-        config = CONFIG.format(port=self.port, rtp=rtp, rtp_end=rtp + 8, wav=wav)
+        self.ctrl_port = free_port(socket.SOCK_STREAM)
+        config = CONFIG.format(port=self.port, rtp=rtp, rtp_end=rtp + 8, wav=wav,
+                               ctrl=self.ctrl_port)
         if tls_pem is not None:
             config += f"sip_certificate\t\t{tls_pem}\n"
         (conf / "config").write_text(config)
@@ -46,3 +52,25 @@ class Baresip(Peer):
         self.wait_udp(self.port)
         if registrar:
             self.wait_line(r"200 OK|registered", 10)
+        self.wait_line(r"baresip is ready", 10)
+
+    def command(self, command: str, params: str = "") -> dict[str, object]:
+        """Run a baresip command (e.g. `dial`, `hangup`) over its ctrl_tcp socket."""
+        body = json.dumps({"command": command, "params": params, "token": "t"}).encode()
+        with socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=5) as s:
+            s.sendall(str(len(body)).encode() + b":" + body + b",")
+            buf = b""
+            while True:  # netstrings: events may come before the response
+                while b":" in buf:
+                    size, rest = buf.split(b":", 1)
+                    if len(rest) < int(size) + 1:
+                        break
+                    msg = json.loads(rest[: int(size)])
+                    buf = rest[int(size) + 1:]
+                    if msg.get("response"):
+                        reply: dict[str, object] = msg
+                        return reply
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise AssertionError(f"baresip closed ctrl_tcp before replying to {command}")
+                buf += chunk
