@@ -310,3 +310,18 @@ def test_pending_button_counts_and_reopens(qtbot: QtBot, env: Env) -> None:
     with qtbot.waitSignal(dlg.saved):
         qtbot.keyClick(dlg.dispositions, Qt.Key.Key_Return)
     assert button.isHidden()
+
+
+def test_digits_typed_into_the_follow_up_time_edit_the_time_not_the_disposition(
+        qtbot: QtBot, env: Env) -> None:
+    db, _settings, _svc, dlg = env
+    open_dialog(qtbot, dlg, recent_call(db, make_customer(db)))
+    qtbot.keyClick(dlg.dispositions, Qt.Key.Key_2)
+    dlg.follow_up.setChecked(True)
+    dlg.follow_up_at.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is dlg.follow_up_at)
+    before = dlg.follow_up_at.dateTime()
+    qtbot.keyClick(dlg.follow_up_at, Qt.Key.Key_Up)  # arrow keys step the focused section
+    qtbot.keyClicks(dlg.follow_up_at, "2030")
+    assert dlg.form_data().disposition == "Not interested"
+    assert dlg.follow_up_at.dateTime() != before
