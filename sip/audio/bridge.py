@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import pjsua2 as pj
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
-from sip.audio.devices import qt_inputs, qt_outputs
+from sip.audio.devices import device_id, present_device_ids, qt_inputs, qt_outputs
 from sip.audio.ports import SinkPort, SourcePort
 from sip.audio.qt_io import AudioIO
 from sip.audio.ring import BYTES_PER_MS, ByteRing
@@ -170,11 +170,15 @@ class AudioBridge(QObject):
     # -- devices -----------------------------------------------------------------------
 
     def input_devices(self) -> list[str]:
-        """Names of the microphones Qt knows (may include one just unplugged)."""
-        return [d.description() for d in qt_inputs()]
+        """Names of the microphones plugged in now (Qt alone would still list one that
+        was unplugged)."""
+        present = present_device_ids()
+        return [d.description() for d in qt_inputs() if device_id(d) in present]
 
     def output_devices(self) -> list[str]:
-        return [d.description() for d in qt_outputs()]
+        """Names of the headsets/speakers plugged in now."""
+        present = present_device_ids()
+        return [d.description() for d in qt_outputs() if device_id(d) in present]
 
     def input_device(self) -> str:
         """The chosen microphone's name; "" means the system default."""
@@ -218,6 +222,9 @@ class AudioBridge(QObject):
         Opening a PulseAudio stream takes a few hundred ms; call this when a call starts
         ringing or dialling so the agent hears the first words when it is answered.
         `attach()` calls it when it was not called earlier."""
+        if not self._started:
+            log.warning("audio bridge used before start(); starting it now")
+            self.start()
         if not self._prepared:
             self._prepared = True
             self._open_requested.emit(self.input_device(), self.output_device())

@@ -40,6 +40,30 @@ def device_id(dev: QAudioDevice) -> str:
     return _qt_id(dev)
 
 
+def present_device_ids(pactl: str | None = None) -> frozenset[str]:
+    """Ids of the sinks and sources that exist now, from the sound server when `pactl`
+    is there (Qt keeps listing unplugged devices), else from Qt's lists."""
+    pactl = pactl or shutil.which("pactl")
+    if pactl:
+        ids: set[str] = set()
+        for kind in ("sinks", "sources"):
+            try:
+                out = subprocess.run([pactl, "list", "short", kind], capture_output=True,
+                                     text=True, timeout=2, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                log.debug("pactl list %s failed: %s", kind, exc)
+                break
+            if out.returncode != 0:
+                break
+            for line in out.stdout.splitlines():
+                parts = line.split("\t")
+                if len(parts) > 1:
+                    ids.add(parts[1])
+        else:
+            return frozenset(ids)
+    return frozenset(_qt_id(d) for d in qt_inputs() + qt_outputs())
+
+
 class DeviceWatcher(QObject):
     """Emits `changed()` whenever a sink or source appears or disappears.
 
@@ -92,25 +116,7 @@ class DeviceWatcher(QObject):
 
     def present_ids(self) -> frozenset[str]:
         """Ids of the sinks and sources that exist now."""
-        if self._pactl:
-            ids: set[str] = set()
-            for kind in ("sinks", "sources"):
-                try:
-                    out = subprocess.run([self._pactl, "list", "short", kind],
-                                         capture_output=True, text=True, timeout=2,
-                                         check=False)
-                except (OSError, subprocess.TimeoutExpired) as exc:
-                    log.debug("pactl list %s failed: %s", kind, exc)
-                    break
-                if out.returncode != 0:
-                    break
-                for line in out.stdout.splitlines():
-                    parts = line.split("\t")
-                    if len(parts) > 1:
-                        ids.add(parts[1])
-            else:
-                return frozenset(ids)
-        return frozenset(_qt_id(d) for d in qt_inputs() + qt_outputs())
+        return present_device_ids(self._pactl)
 
     def _on_events(self) -> None:
         assert self._proc is not None
