@@ -48,7 +48,7 @@ class CustomerListModel(QAbstractTableModel):
 
     COLUMNS = ("name", "company", "city", "phone", "status", "tags")
 
-    def __init__(self, source: PageSource, page_size: int = 200,
+    def __init__(self, source: PageSource, page_size: int = 100,
                  parent: Any = None) -> None:
         super().__init__(parent)
         self._source = source

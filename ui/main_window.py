@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
         self.detail.reload_if_shown(customer_id)
 
     def _rows_loaded(self, query: str, rows: int) -> None:
-        # The total is never counted (that would scan 1M rows): "200+" means "more below".
+        # The total is never counted (that would scan 1M rows): "100+" means "more below".
         n = str(rows) + ("+" if self.customer_list.model.canFetchMore() else "")
         if query:
             text = self.tr("1 match") if n == "1" else self.tr("%1 matches").replace("%1", n)
