@@ -482,7 +482,49 @@ def child_main(argv: list[str]) -> int:
     return 0
 
 
+def measure_main(seconds: float) -> int:
+    """`python -m tests.integration.audio_rig measure 60`: one real call through the
+    bridge (PulseAudio started here, 440 Hz into the mic, sipp 1 kHz tone peer, recording
+    on); prints CPU of the call process and the bridge's under/overrun counts as JSON."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="audio-measure-") as tmp:
+        root = Path(tmp)
+        rig = PulseRig(root / "pulse")
+        rig.start()
+        peer = None
+        try:
+            tone = root / "tone.ul"
+            subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-t", "ul", str(tone),
+                            "synth", str(seconds + 30), "sine", "1000", "vol", "0.5"],
+                           check=True)
+            scen = root / "tone_uas.xml"
+            scen.write_text(TONE_UAS.replace("{tone}", str(tone)))
+            port = free_port()
+            peer = subprocess.Popen(
+                ["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-p", str(port), "-mp",
+                 str(free_port()), "-m", "1", "-nostdin"], cwd=root,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.3)
+            rig.play_into_mic(sine_wav(root / "mic.wav", 440, seconds + 30))
+            run = run_call_child(rig.env, f"sip:tone@127.0.0.1:{port}", root / "rec.wav",
+                                 seconds, "--prepare")
+            rep = run.report
+            print(json.dumps({"returncode": run.returncode, "seconds": seconds,
+                              "cpu_percent": rep.get("cpu_percent"),
+                              "bridge": rep.get("stats"),
+                              "recorded_s": (rep.get("recording") or {}).get("duration_s")}))
+            return run.returncode
+        finally:
+            if peer is not None:
+                stop_process(peer)
+            rig.stop()
+
+
 if __name__ == "__main__":
     import sys
 
+    if sys.argv[1:2] == ["measure"]:
+        raise SystemExit(measure_main(float(sys.argv[2]) if len(sys.argv) > 2 else 60))
     raise SystemExit(child_main(sys.argv[1:]))
