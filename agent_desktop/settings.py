@@ -64,6 +64,8 @@ SCHEMA: tuple[Setting, ...] = (
             "Local time window in which the power dialer may call a number"),
     Setting("dialer.retry_after_min", int, 60, "Retry busy/no-answer numbers after N minutes"),
     Setting("dialer.max_attempts", int, 3, "Maximum attempts per number in a call list"),
+    Setting("dialer.preview_seconds", int, 10,
+            "Preview mode: seconds the next customer is shown before the call"),
 )
 
 _BY_KEY = {s.key: s for s in SCHEMA}

@@ -16,6 +16,12 @@ from keyring.backend import KeyringBackend
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# PySide6 6.12.0 on Python 3.11 leaks references to None/True on void calls and emits;
+# pin them before any test creates Qt objects (see agent_desktop.phone).
+from agent_desktop.phone import install_emit_refcount_fix
+
+install_emit_refcount_fix()
+
 
 class MemoryKeyring(KeyringBackend):
     """In-memory keyring for tests: secrets never touch disk."""
