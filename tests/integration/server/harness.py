@@ -34,7 +34,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(predicate: Any, what: str, timeout: float = 30.0) -> None:
+def _wait(predicate: Any, what: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
