@@ -106,6 +106,10 @@ class ImportService:
                     if "undecodable" in header.error else "")
             raise ImportFileError(f"The header (line {header.line}) cannot be read: "
                                   f"{header.error}.{hint}")
+        if header.values and header.values[0].startswith("\ufeff"):
+            # A UTF-8 BOM read with a plain "utf-8" override: not part of the first name.
+            first = header.values[0].lstrip("\ufeff").strip()
+            header = RawRow(header.line, (first, *header.values[1:]), "", header.last_line)
         return header
 
     # -- step 2: scan ----------------------------------------------------------------------

@@ -353,3 +353,10 @@ def test_tags_and_phones_from_several_columns(service: ImportService, db: Databa
     with db.transaction() as s:
         assert s.scalar(select(func.count()).select_from(PhoneNumber)) == 3
         assert s.scalar(select(func.count()).select_from(Tag)) == 3
+
+
+def test_bom_with_plain_utf8_override_still_maps_the_first_column(service: ImportService,
+                                                                  tmp_path: Path) -> None:
+    path = write(tmp_path, "bom.csv", "姓名,城市\n张伟,北京\n", "utf-8-sig")
+    preview = service.preview(path, ReadOptions(encoding="utf-8"))
+    assert preview.headers == ["姓名", "城市"] and preview.mapping[0] is Field.NAME
