@@ -399,6 +399,19 @@ def child_main(argv: list[str]) -> int:
     timer.timeout.connect(lambda: ep.libHandleEvents(0))
     timer.start(10)
     proc = psutil.Process()
+    threads0: dict[str, float] = {}
+
+    def thread_cpu() -> dict[str, float]:
+        """CPU seconds per OS thread name (QThreads and pjlib threads are named)."""
+        out: dict[str, float] = {}
+        for th in proc.threads():
+            try:
+                name = Path(f"/proc/self/task/{th.id}/comm").read_text().strip()
+            except OSError:
+                continue
+            out[name] = out.get(name, 0.0) + th.user_time + th.system_time
+        return out
+
     pause = [float(x) for x in args.pause.split(",")] if args.pause else []
     marks: dict[str, float] = {}
     levels: list[tuple[float, int, int]] = []
@@ -437,13 +450,18 @@ def child_main(argv: list[str]) -> int:
         if "cpu0" not in marks and t >= 1.0:
             marks["cpu0"] = sum(proc.cpu_times()[:2])
             marks["wall0"] = time.monotonic()
+            threads0.update(thread_cpu())
         if t >= args.seconds:
             finish()
 
     def finish() -> None:
         steps.stop()
+        wall = time.monotonic() - marks["wall0"]
         report["cpu_percent"] = round(100 * (sum(proc.cpu_times()[:2]) - marks["cpu0"])
-                                      / (time.monotonic() - marks["wall0"]), 2)
+                                      / wall, 2)
+        report["thread_cpu_percent"] = {
+            name: round(100 * (cpu - threads0.get(name, 0.0)) / wall, 2)
+            for name, cpu in thread_cpu().items()}
         res = recorder.stop()
         stats = bridge.detach()
         report["recording"] = {"path": str(res.path), "sha256": res.sha256,
@@ -513,6 +531,7 @@ def measure_main(seconds: float) -> int:
             rep = run.report
             print(json.dumps({"returncode": run.returncode, "seconds": seconds,
                               "cpu_percent": rep.get("cpu_percent"),
+                              "thread_cpu_percent": rep.get("thread_cpu_percent"),
                               "bridge": rep.get("stats"),
                               "recorded_s": (rep.get("recording") or {}).get("duration_s")}))
             return run.returncode
