@@ -67,7 +67,7 @@ def test_answer_play_hold_mute_dtmf_and_hang_up(
                           check_params_cb=lambda _i, s: s == CallState.CONNECTED):
         log_id = svc.dial(None, "sip:answer@" + simline.domain)
     assert states[:2] == [CallState.CALLING, CallState.RINGING]
-    assert log_row(db, log_id).state == "connected"
+    qtbot.waitUntil(lambda: log_row(db, log_id).state == "connected", timeout=2000)
     simline.wait_line(r"^MEDIA \d+", 5, start)
     qtbot.waitUntil(lambda: len(stats) >= 2 and stats[-1].rx_packets > 20, timeout=5000)
     assert stats[-1].codec == "G722" and stats[-1].rx_loss_percent == 0.0
