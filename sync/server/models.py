@@ -145,6 +145,8 @@ class ChangeLog(Base):
         Index("ix_change_log_txid_seq", "txid", "seq"),
         Index("ix_change_log_user", "audience_user_id", "txid", "seq"),
         Index("ix_change_log_team", "audience_team_id", "txid", "seq"),
+        # SQLite must never reuse a sequence number after compaction (migration 0002).
+        {"sqlite_autoincrement": True},
     )
 
 

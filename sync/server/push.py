@@ -46,7 +46,7 @@ class MutationIn(BaseModel):
 class PushIn(BaseModel):
     client_id: str = Field(min_length=1, max_length=64)
     schema_version: int = Field(ge=0, le=2**31)
-    mutations: list[MutationIn] = Field(max_length=1000)
+    mutations: list[MutationIn]  # the limit (413) is checked by PushService
 
 
 class ConflictOut(BaseModel):
