@@ -1,8 +1,9 @@
 """Test helpers: the real sync server as a process, and a fault-injecting HTTP/TCP proxy.
 
 `ServerProcess` runs `python -m sync.server serve` (uvicorn) on a free loopback port with
-its own SQLite database and recordings folder; `kill()` is SIGKILL (no graceful
-shutdown: what a power cut or OOM kill does), `start()` brings it back on the same port.
+its own database (SQLite by default, or a PostgreSQL URL) and recordings folder; `kill()`
+is SIGKILL (no graceful shutdown: what a power cut or OOM kill does), `start()` brings it
+back on the same port.
 
 `FaultProxy` sits between the client and the server and understands just enough HTTP/1.1
 (Content-Length and chunked bodies, keep-alive) to inject faults at request boundaries:
@@ -56,10 +57,11 @@ class User:
 class ServerProcess:
     """The real server as a subprocess; `url` stays the same across restarts."""
 
-    def __init__(self, root: Path, users: list[User], team: str = "t1") -> None:
+    def __init__(self, root: Path, users: list[User], team: str = "t1",
+                 db_url: str | None = None) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self.db_url = f"sqlite:///{root / 'server.sqlite3'}"
+        self.db_url = db_url or f"sqlite:///{root / 'server.sqlite3'}"
         self.recordings = root / "recordings"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -334,9 +336,13 @@ class Agent:
         self.db.close()
 
 
-def snapshot(agent: Agent) -> dict[str, dict[str, object]]:
+def snapshot(agent: Agent, live_only: bool = False) -> dict[str, dict[str, object]]:
     """Every synced row of an agent's database as {entity:uuid: wire fields}, comparable
-    across installs (local ids replaced by parent uuids, local-only columns dropped)."""
+    across installs (local ids replaced by parent uuids, local-only columns dropped).
+
+    `live_only` leaves out tombstones: a row created and deleted before another install
+    pulled never reaches that install at all (nothing to hide), so installs agree on live
+    rows, not on which tombstones they happen to hold."""
     from sqlalchemy import inspect, select
 
     from agent_desktop.store.outbox import ENTITIES, LOCAL_ONLY, PARENT_FKS
@@ -349,6 +355,8 @@ def snapshot(agent: Agent) -> dict[str, dict[str, object]]:
                 uuid_of[(model.__name__, obj.id)] = obj.uuid  # type: ignore[attr-defined]
         for entity, model in ENTITIES.items():
             for obj in s.scalars(select(model)):
+                if live_only and obj.deleted_at is not None:
+                    continue
                 row: dict[str, object] = {}
                 for attr in inspect(model).column_attrs:
                     key = attr.key
