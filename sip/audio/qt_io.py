@@ -127,6 +127,9 @@ class AudioIO(QObject):
         self._reader: RingReader | None = None
         self._in_id = ""
         self._out_id = ""
+        self._in_name = ""
+        self._out_name = ""
+        self._active = False  # streams wanted (between open_streams and close_streams)
         self._on_fallback_in = False
         self._on_fallback_out = False
         self._watcher: DeviceWatcher | None = None
@@ -157,6 +160,7 @@ class AudioIO(QObject):
     @Slot(str, str)
     def open_streams(self, input_name: str, output_name: str) -> None:
         self._want_in, self._want_out = input_name, output_name
+        self._active = True
         if self._source is not None or self._sink is not None:
             self.streams_ready.emit()
             return
@@ -179,6 +183,7 @@ class AudioIO(QObject):
 
     @Slot()
     def close_streams(self) -> None:
+        self._active = False
         self._close_input()
         self._close_output()
 
@@ -224,6 +229,7 @@ class AudioIO(QObject):
             return
         self._source_dev.readyRead.connect(self._on_mic_data)
         self._in_id = device_id(dev)
+        self._in_name = dev.description()
         log.info("microphone opened: %s", dev.description())
 
     def _close_input(self) -> None:
@@ -256,6 +262,7 @@ class AudioIO(QObject):
             self.has_output = False
             return
         self._out_id = device_id(dev)
+        self._out_name = dev.description()
         log.info("headset opened: %s", dev.description())
 
     def _close_output(self) -> None:
@@ -287,32 +294,40 @@ class AudioIO(QObject):
 
     @Slot()
     def _recheck(self) -> None:
-        """A device came or went: leave a vanished one, return to a wanted one."""
+        """A device came or went: leave a vanished one, return to a wanted one, and pick
+        up any device at all when the call has been running without one."""
         present = self._present()
-        if self._source is not None:
-            if self._in_id not in present and present:
-                self._close_input()
-                self._open_input()
-                self.device_lost.emit(self._want_in or self.tr("default microphone"))
-            elif self._on_fallback_in and self._want_in:
-                self._reopen_if_back(True, present)
-        if self._sink is not None:
-            if self._out_id not in present and present:
-                self._close_output()
-                self._open_output()
-                self.device_lost.emit(self._want_out or self.tr("default headset"))
-            elif self._on_fallback_out and self._want_out:
-                self._reopen_if_back(False, present)
+        if not self._active or not present:
+            return
+        self._recheck_side(True, present)
+        self._recheck_side(False, present)
 
-    def _reopen_if_back(self, is_input: bool, present: frozenset[str]) -> None:
-        name = self._want_in if is_input else self._want_out
-        devices = qt_inputs() if is_input else qt_outputs()
-        if any(d.description() == name and device_id(d) in present for d in devices):
-            if is_input:
-                self._close_input()
-                self._open_input()
-            else:
-                self._close_output()
-                self._open_output()
-            log.info("audio device back: %s", name)
-            self.device_changed.emit(name)
+    def _recheck_side(self, is_input: bool, present: frozenset[str]) -> None:
+        stream = self._source if is_input else self._sink
+        cur_id = self._in_id if is_input else self._out_id
+        want = self._want_in if is_input else self._want_out
+        fallback = self._on_fallback_in if is_input else self._on_fallback_out
+        if stream is not None and cur_id not in present:
+            self._reopen(is_input)
+            self.device_lost.emit(want or (self.tr("default microphone") if is_input
+                                           else self.tr("default headset")))
+        elif stream is None:
+            # No device at all so far in this call: take whatever has appeared.
+            if self._reopen(is_input):
+                self.device_changed.emit(self._in_name if is_input else self._out_name)
+        elif fallback and want:
+            devices = qt_inputs() if is_input else qt_outputs()
+            if any(d.description() == want and device_id(d) in present for d in devices):
+                self._reopen(is_input)
+                log.info("audio device back: %s", want)
+                self.device_changed.emit(want)
+
+    def _reopen(self, is_input: bool) -> bool:
+        """Close and open one side again; True if it now has a device."""
+        if is_input:
+            self._close_input()
+            self._open_input()
+            return self._source is not None
+        self._close_output()
+        self._open_output()
+        return self._sink is not None

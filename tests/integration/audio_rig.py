@@ -53,6 +53,7 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
 @dataclass
 class PulseRig:
     root: Path
+    with_devices: bool = True
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -64,19 +65,23 @@ class PulseRig:
         self.env = {**os.environ, "XDG_RUNTIME_DIR": str(run),
                     "PULSE_RUNTIME_PATH": str(run / "pulse"), "HOME": str(self.root)}
         self.env.pop("PULSE_SERVER", None)
+        devices = [
+            f"--load=module-null-sink sink_name=headset "
+            f"sink_properties=device.description={HEADSET}",
+            "--load=module-null-sink sink_name=micfeed "
+            "sink_properties=device.description=MicFeed",
+            f"--load=module-remap-source source_name=mic master=micfeed.monitor "
+            f"source_properties=device.description={MIC}",
+        ] if self.with_devices else []
         with open(self.root / "pulseaudio.log", "wb") as log:
             self.proc = subprocess.Popen(
                 ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1",
                  "--disallow-exit", "--use-pid-file=no", "-F", "/dev/null",
-                 "--load=module-native-protocol-unix",
-                 f"--load=module-null-sink sink_name=headset "
-                 f"sink_properties=device.description={HEADSET}",
-                 "--load=module-null-sink sink_name=micfeed "
-                 "sink_properties=device.description=MicFeed",
-                 f"--load=module-remap-source source_name=mic master=micfeed.monitor "
-                 f"source_properties=device.description={MIC}"],
+                 "--load=module-native-protocol-unix", *devices],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.pactl("info").returncode == 0, 10, "pulseaudio")
+        if not self.with_devices:
+            return
         self.pactl("set-default-sink", "headset")
         self.pactl("set-default-source", "mic")
         # An idle null sink renders in 2 s blocks, so the first stream on it stalls for up

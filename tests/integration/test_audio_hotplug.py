@@ -86,3 +86,22 @@ def test_a_remembered_headset_that_is_not_plugged_in_uses_the_default_and_says_s
     assert loud.sum() > 16000 * 2, "the call was not heard on the default headset"
     start = int(loud.argmax()) + 1600
     assert dominant_hz(heard[start:start + 16000, 0]) == pytest.approx(1000, abs=3)
+
+
+def test_a_headset_plugged_in_during_a_call_without_any_device_is_picked_up(
+        tone_peer: TonePeer, tmp_path: Path) -> None:
+    rig = PulseRig(tmp_path / "bare-pulse", with_devices=False)
+    rig.start()
+    try:
+        assert rig.pactl("list", "short", "sinks").stdout.strip() == ""
+        plug = ("module-null-sink sink_name=late "
+                "sink_properties=device.description=LateHeadset")
+        run = run_call_child(rig.env, tone_peer.uri, tmp_path / "call.wav", 5,
+                             "--plug", plug, "--replug-at", "2", "--prepare")
+    finally:
+        rig.stop()
+    assert run.returncode == 0, run.stderr[-3000:]
+    kinds = [k for k, _ in run.report["signals"]]
+    assert kinds == ["no_device", "device_changed"], run.report["signals"]
+    assert run.report["signals"][1][1] == "LateHeadset"
+    assert "CONFIRMED" in run.report["events"]
