@@ -197,6 +197,26 @@ class SipEngine(PhoneBackend):
         else:
             self._set_reg(RegState.DIRECT, 0, "Direct calls (no registrar)")
 
+    def reconfigure(self, config: SipConfig) -> None:
+        """Apply new settings (registrar, password, transport…): calls in progress are
+        hung up, the account re-registers. Raises PhoneError if the new config is unusable
+        — the engine is then stopped, and says so in `registration_changed`."""
+        problems = config.problems()
+        if problems:
+            raise PhoneError(" ".join(problems))
+        self.stop()
+        self.config = config
+        self._reg = RegistrationPolicy(config.reg_backoff_s)
+        self._poll.setInterval(config.poll_interval_ms)
+        self._stats.setInterval(config.stats_interval_ms)
+        self._media.recordings_dir = config.recordings_dir
+        try:
+            self.start()
+        except PhoneError as exc:
+            self._set_reg(RegState.FAILED, 0, str(exc))
+            self._drain()
+            raise
+
     def stop(self, timeout_s: float = 3.0) -> None:
         """Hang up everything and destroy pjsua2 in the order that never aborts."""
         if self._ep is None:

@@ -57,7 +57,7 @@ class CallMedia:
         self._backend = backend
         self._bridge = bridge
         self._recorder_factory = recorder_factory
-        self._recordings_dir = recordings_dir
+        self.recordings_dir = recordings_dir
         self._post = post
         self._calls_by_bridge: PjCall | None = None
         self.capture_fallback = capture_fallback
@@ -80,7 +80,7 @@ class CallMedia:
             self._start_recording(call, media)
 
     def _start_recording(self, call: PjCall, media: pj.AudioMedia) -> None:
-        rdir = self._recordings_dir
+        rdir = self.recordings_dir
         if rdir is None or self._recorder_factory is None:
             return
         stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -245,3 +245,17 @@ def test_incoming_caller_id_finds_the_customer(tmp_path: Path, peers: list[Peer]
     with db.session() as s:
         row = s.get(CallLog, log_id)
         assert row is not None and (row.customer_id, row.direction) == (customer_id, "in")
+
+
+def test_reconfigure_from_direct_to_registrar(tmp_path: Path, peers: list[Peer],
+                                              engine_factory: EngineFactory,
+                                              qtbot: QtBot) -> None:
+    from sip.config import SipConfig
+
+    engine = engine_factory()
+    assert engine.registration_state()[0] == RegState.DIRECT
+    kam = Kamailio(tmp_path, {"1001": "s3cret"})
+    peers.append(kam)
+    engine.reconfigure(SipConfig(bind_address="127.0.0.1", registrar=kam.address,
+                                 username="1001", password="s3cret"))
+    assert wait_reg(engine, qtbot, RegState.REGISTERED) == "Registered"
