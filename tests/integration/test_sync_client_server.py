@@ -26,12 +26,27 @@ A2 = User("a2", "pw-a2-secret")
 LEAD = User("lead", "pw-lead-secret", "team_lead")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path_factory.mktemp("server"), [A1, A2, LEAD])
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres",
+                                                               marks=pytest.mark.postgres)])
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The server on SQLite, then on a real temporary PostgreSQL cluster (where the change
+    feed's snapshot ordering is what keeps concurrent commits from being skipped)."""
+    root = tmp_path_factory.mktemp("server")
+    cluster = None
+    url = None
+    if request.param == "postgres":
+        from tests.integration.server.harness import PgCluster
+
+        cluster = PgCluster()
+        cluster.start()
+        url = cluster.create_database("client_sync")
+    srv = ServerProcess(root, [A1, A2, LEAD], db_url=url)
     srv.start()
     yield srv
     srv.stop()
+    if cluster is not None:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -38,6 +38,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv.stop()
 
 
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres",
+                                                               marks=pytest.mark.postgres)])
+def chaos_server(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    cluster = None
+    url = None
+    if request.param == "postgres":
+        from tests.integration.server.harness import PgCluster
+
+        cluster = PgCluster()
+        cluster.start()
+        url = cluster.create_database("client_chaos")
+    srv = ServerProcess(tmp_path_factory.mktemp("chaos-server"), [AGENT, LEAD], db_url=url)
+    srv.start()
+    yield srv
+    srv.stop()
+    if cluster is not None:
+        cluster.stop()
+
+
 def add_notes(agent: Agent, customer_uuid: str, bodies: list[str]) -> None:
     with agent.db.transaction() as s:
         c = s.scalar(select(Customer).where(Customer.uuid == customer_uuid))
@@ -90,11 +110,12 @@ def test_each_fault_on_a_request_loses_and_duplicates_nothing(
         proxy.close()
 
 
-def test_chaos_random_faults_and_server_kills_converge(server: ServerProcess,
+def test_chaos_random_faults_and_server_kills_converge(chaos_server: ServerProcess,
                                                        tmp_path: Path) -> None:
     """Three installs behind a proxy failing 25% of requests; the server is SIGKILLed and
     restarted twice while they sync. Afterwards all installs and a fresh observer agree,
     every note written exists exactly once, and every outbox is empty."""
+    server = chaos_server
     proxy = FaultProxy(server.port, fault_rate=0.25, seed=7, delay_s=0.2)
     agents = [Agent(f"chaos-{i}", tmp_path, proxy.url, user, push_batch=3, pull_limit=7)
               for i, user in enumerate([AGENT, AGENT, LEAD])]
