@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,8 +84,10 @@ class CallMedia:
         rdir = self.recordings_dir
         if rdir is None or self._recorder_factory is None:
             return
+        # Flat in the recordings folder: start-up repair (sip.recorder.repair_recordings)
+        # scans that folder for WAVs a crash left open.
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = rdir / time.strftime("%Y-%m") / f"{stamp}-call{call.app_id}.wav"
+        path = rdir / f"{stamp}-{uuid.uuid4().hex[:8]}-call{call.app_id}.wav"
         left = self._bridge.capture_media if self._bridge is not None else None
         if left is None and self.capture_fallback is not None:
             left = self.capture_fallback()

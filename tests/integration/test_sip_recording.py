@@ -47,7 +47,7 @@ def test_call_is_recorded_and_linked(simline: SimLine, engine_factory: EngineFac
         svc.hangup(log_id)
     info = finished.args[1]
     path = Path(started.args[1])
-    assert path.is_file() and path.parent.parent == rec_dir
+    assert path.is_file() and path.parent == rec_dir  # where start-up repair looks
     assert info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert 2.0 <= info.duration_s <= 6.0
     with db.session() as s:
