@@ -11,12 +11,9 @@ from dataclasses import dataclass
 
 from agent_desktop.credentials import CredentialStore
 
-ACCESS = "server:access"
-REFRESH = "server:refresh"
 
-
-def password_key(username: str) -> str:
-    return f"server:password:{username}"
+def password_key(username: str, scope: str = "") -> str:
+    return f"server:{scope}:password:{username}" if scope else f"server:password:{username}"
 
 
 @dataclass
@@ -26,34 +23,40 @@ class Tokens:
 
 
 class TokenStore:
-    """Reads and writes the token pair; `clear()` on sign-out or revoked session."""
+    """Reads and writes the token pair; `clear()` on sign-out or revoked session.
 
-    def __init__(self, credentials: CredentialStore) -> None:
+    `scope` (the server URL) keeps the secrets of different servers apart, so pointing the
+    app at another server never sends it the first server's tokens.
+    """
+
+    def __init__(self, credentials: CredentialStore, scope: str = "") -> None:
         self._creds = credentials
+        self._prefix = f"server:{scope.rstrip('/')}:" if scope else "server:"
+        self._scope = scope.rstrip("/")
 
     def load(self) -> Tokens | None:
-        access = self._creds.get(ACCESS)
-        refresh = self._creds.get(REFRESH)
+        access = self._creds.get(self._prefix + "access")
+        refresh = self._creds.get(self._prefix + "refresh")
         if not refresh:
             return None
         return Tokens(access or "", refresh)
 
     def save(self, tokens: Tokens) -> None:
-        self._creds.set(ACCESS, tokens.access)
-        self._creds.set(REFRESH, tokens.refresh)
+        self._creds.set(self._prefix + "access", tokens.access)
+        self._creds.set(self._prefix + "refresh", tokens.refresh)
 
     def clear(self) -> None:
-        self._creds.delete(ACCESS)
-        self._creds.delete(REFRESH)
+        self._creds.delete(self._prefix + "access")
+        self._creds.delete(self._prefix + "refresh")
 
     def remember_password(self, username: str, password: str) -> None:
-        self._creds.set(password_key(username), password)
+        self._creds.set(password_key(username, self._scope), password)
 
     def remembered_password(self, username: str) -> str | None:
-        return self._creds.get(password_key(username))
+        return self._creds.get(password_key(username, self._scope))
 
     def forget_password(self, username: str) -> None:
-        self._creds.delete(password_key(username))
+        self._creds.delete(password_key(username, self._scope))
 
     @property
     def persistent(self) -> bool:

@@ -237,3 +237,21 @@ def test_tls_is_verified_by_default_and_a_ca_file_makes_it_trusted(
         t.json_request("POST", "/sync/pull", what="x", json={})
     trusted, _ = transport(stub.url, ca_file=str(cert))
     assert trusted.json_request("POST", "/sync/pull", what="x", json={}) == {"ok": 1}
+
+
+def test_tokens_are_kept_per_server_and_only_in_the_keyring(memory_keyring) -> None:
+    creds = CredentialStore("agent-desktop-scope-test")
+    one = TokenStore(creds, scope="https://one.example/")
+    two = TokenStore(creds, scope="https://two.example")
+    one.save(Tokens("at_1", "rt_1"))
+    assert two.load() is None  # another server never gets these
+    one.remember_password("agent", "pw")
+    assert two.remembered_password("agent") is None
+    stored = {k[1]: v for k, v in memory_keyring.store.items()
+              if k[0] == "agent-desktop-scope-test"}
+    assert stored == {"server:https://one.example:access": "at_1",
+                      "server:https://one.example:refresh": "rt_1",
+                      "server:https://one.example:password:agent": "pw"}
+    one.clear()
+    one.forget_password("agent")
+    assert one.load() is None and one.remembered_password("agent") is None
