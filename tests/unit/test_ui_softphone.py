@@ -234,3 +234,24 @@ def test_pause_recording_button(rig: Rig, customer_id: int, qtbot: QtBot) -> Non
     qtbot.mouseClick(p.pause_rec_button, Qt.MouseButton.LeftButton)
     assert p.message_label.text() == "This call is not being recorded."
     assert not p.pause_rec_button.isChecked()
+
+
+def test_answering_a_second_call_holds_the_first(rig: Rig, customer_id: int,
+                                                 qtbot: QtBot) -> None:
+    p = rig.panel
+    first = p.dial_customer(customer_id)
+    assert first is not None
+    rig.fake.simulate_state(1, CallState.CONNECTED, 200, "OK")
+    second = rig.fake.simulate_incoming("5551234", "Bob")
+    assert p.banner.isVisible() and p.banner.title.text() == "Incoming call: Bob (5551234)"
+    qtbot.keyClick(p, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier
+                   | Qt.KeyboardModifier.ShiftModifier)
+    assert rig.fake.requests[-2:] == [("hold", 1, None), ("answer", second, None)]
+    assert p.current_call is not None and p.current_call != first
+
+
+def test_dial_customer_for_reminders_and_list(rig: Rig, customer_id: int) -> None:
+    log_id = rig.panel.dial_customer(customer_id, "010 6552 9988")
+    assert log_id is not None
+    assert rig.fake.requests == [("dial", 1, "sip:+861065529988@sim.local")]
+    assert rig.panel.number_combo.currentData() == "010 6552 9988"
