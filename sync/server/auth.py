@@ -64,10 +64,15 @@ class LoginLimiter:
                 return max(1, int(q[0] + self.window_s - self.clock()) + 1)
             return 0
 
+    MAX_KEYS = 50_000  # a flood of made-up usernames must not grow memory without end
+
     def failed(self, username: str, ip: str) -> None:
         with self._lock:
             key = (username.lower(), ip)
             self._prune(key)
+            if len(self._failures) >= self.MAX_KEYS:
+                for stale in list(self._failures):
+                    self._prune(stale)
             self._failures.setdefault(key, deque()).append(self.clock())
 
     def succeeded(self, username: str, ip: str) -> None:

@@ -68,7 +68,18 @@ def test_login_limiter_window() -> None:
     assert lim.retry_after("ann", "1.2.3.4") == 0
     lim.failed("bob", "ip")
     lim.succeeded("bob", "ip")
-    assert lim._failures == {}
+    assert ("bob", "ip") not in lim._failures
+
+
+def test_login_limiter_forgets_stale_entries_when_flooded() -> None:
+    now = [0.0]
+    lim = LoginLimiter(5, 60, clock=lambda: now[0])
+    lim.MAX_KEYS = 100  # type: ignore[misc]
+    for i in range(100):
+        lim.failed(f"user{i}", "ip")
+    now[0] = 61.0
+    lim.failed("fresh", "ip")
+    assert list(lim._failures) == [("fresh", "ip")]
 
 
 def test_value_checks() -> None:
