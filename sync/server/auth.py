@@ -20,7 +20,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from sync.server.accounts import verify_password
@@ -170,6 +170,11 @@ class AuthService:
         self.limiter.succeeded(username, ip)
 
         def txn(s: Session) -> TokensOut:
+            # Housekeeping: this user's tokens that expired over a day ago.
+            s.execute(delete(Token).where(
+                Token.expires_at < int(self.clock()) - 86400,
+                Token.session_id.in_(select(AuthSession.id)
+                                     .where(AuthSession.user_id == user.id))))
             sess = AuthSession(user_id=user.id, created_at=utcnow(), ip=ip)
             s.add(sess)
             s.flush()

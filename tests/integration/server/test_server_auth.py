@@ -126,3 +126,15 @@ def test_disabled_user_cannot_sign_in_or_use_tokens(server: ServerHandle) -> Non
         s.execute(update(User).where(User.username == name).values(active=False))
     assert _login(server, name).status_code == 403
     assert _me(server, tokens["access_token"]).status_code == 401
+
+
+def test_long_expired_tokens_are_cleaned_up_at_next_login(server: ServerHandle) -> None:
+    name = server.user()
+    old = _login(server, name).json()
+    hashes = [token_hash(old["access_token"]), token_hash(old["refresh_token"])]
+    with server.db.write() as s:
+        s.execute(update(Token).where(Token.token_hash.in_(hashes)).values(expires_at=1))
+    assert _login(server, name).status_code == 200
+    with server.db.read() as s:
+        left = s.execute(select(Token.token_hash).where(Token.token_hash.in_(hashes))).all()
+    assert left == []
