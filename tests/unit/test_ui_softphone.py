@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from agent_desktop.calls import CallService
@@ -59,6 +60,8 @@ class Rig:
         qtbot.addWidget(self.panel)
         self.panel.show()
         qtbot.waitExposed(self.panel)
+        self.panel.activateWindow()  # window-wide shortcuts need the active window
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is self.panel, timeout=3000)
 
 
 @pytest.fixture
