@@ -138,13 +138,26 @@ def _load_demo_data(db: Database, rows: int) -> None:
     with db.engine.connect() as conn:
         if conn.execute(text("SELECT 1 FROM customers LIMIT 1")).first() is not None:
             return
-    try:
-        from agent_desktop.demo import ensure_demo_data
-    except ImportError:  # the demo generator ships with the search work
-        log.warning("demo data generator not available; starting with an empty database")
-        return
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication, QLabel
+
+    from agent_desktop.demo import ensure_demo_data
+
     log.info("generating %d demo customers", rows)
-    ensure_demo_data(db, rows)
+    # First start only, a few seconds: say what is happening instead of showing nothing.
+    note = QLabel(_tr("Preparing %1 demo customers for the first start…")
+                  .replace("%1", f"{rows:,}"))
+    note.setWindowTitle("Agent Desktop")
+    note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    note.setMargin(32)
+    note.setObjectName("demoDataNote")
+    note.show()
+    QApplication.processEvents()
+    try:
+        ensure_demo_data(db, rows)
+    finally:
+        note.close()
+        note.deleteLater()
 
 
 class StartupTimer:

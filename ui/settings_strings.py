@@ -33,4 +33,5 @@ DESCRIPTIONS = (
     QT_TRANSLATE_NOOP('SettingsSchema', 'Local time window in which the power dialer may call a number'),
     QT_TRANSLATE_NOOP('SettingsSchema', 'Retry busy/no-answer numbers after N minutes'),
     QT_TRANSLATE_NOOP('SettingsSchema', 'Maximum attempts per number in a call list'),
+    QT_TRANSLATE_NOOP('SettingsSchema', 'Preview mode: seconds the next customer is shown before the call'),
 )

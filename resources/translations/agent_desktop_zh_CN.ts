@@ -1058,7 +1058,8 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     <message numerus="yes">
         <source>%n wrap-up(s) pending</source>
         <translation>
-            <numerusform>%n 个话后处理待完成</numerusform></translation>
+            <numerusform>%n 个话后处理待完成</numerusform>
+        </translation>
     </message>
     <message>
         <source>Open the oldest unfinished wrap-up</source>
@@ -1271,6 +1272,10 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     <message>
         <source>Maximum attempts per number in a call list</source>
         <translation>呼叫列表中每个号码的最多尝试次数</translation>
+    </message>
+    <message>
+        <source>Preview mode: seconds the next customer is shown before the call</source>
+        <translation>预览模式：呼叫前显示下一位客户的秒数</translation>
     </message>
 </context>
 <context>
