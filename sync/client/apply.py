@@ -21,10 +21,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from agent_desktop.phones import reverse_digits
+from agent_desktop.search import name_key_of
 from agent_desktop.store.models import (
     Customer,
     Outbox,
@@ -101,10 +102,15 @@ def pending_fields(session: Session, uuids: set[str]) -> dict[str, set[str]]:
     return out
 
 
+def _name_key(name: str | None) -> str:
+    """The search index's key (its triggers also maintain it; both must agree)."""
+    return name_key_of(name or "")
+
+
 def _derive(obj: SyncedMixin) -> None:
     """Recompute local-only derived columns the server does not send."""
     if isinstance(obj, Customer):
-        obj.name_key = (obj.name or "").casefold()
+        obj.name_key = _name_key(obj.name)
     elif isinstance(obj, PhoneNumber):
         obj.rev_digits = reverse_digits(obj.e164 or obj.raw or "")
 
@@ -145,8 +151,88 @@ def _local_values(session: Session, model: type[SyncedMixin], change: Change,
     return values, None
 
 
+# Parents before children, so a child's parent id is known when it is inserted.
+INSERT_ORDER = ("customer", "call_log", "phone", "tag", "note", "task", "recording")
+
+
+def _parent_ids(session: Session, needed: dict[type[SyncedMixin], set[str]],
+                ids: dict[str, int]) -> None:
+    for parent_model, uuids in needed.items():
+        todo = [u for u in uuids if u not in ids]
+        for i in range(0, len(todo), 500):
+            rows = session.execute(select(parent_model.id,  # type: ignore[attr-defined]
+                                          parent_model.uuid)
+                                   .where(parent_model.uuid.in_(todo[i:i + 500])))
+            ids.update({u: pid for pid, u in rows})
+
+
+def _insert_new(session: Session, new: list[Change], result: ApplyResult, now: str) -> None:
+    """Rows not yet in the local store, inserted with Core executemany, parents first.
+
+    Why not the ORM: its unit of work costs ~0.7 ms per row here, so a first download of
+    100k customers would spend over a minute just building objects.
+    """
+    groups: dict[str, list[Change]] = {}
+    for c in new:
+        groups.setdefault(c.entity, []).append(c)
+    ids: dict[str, int] = {}
+    for entity in sorted(groups, key=lambda e: INSERT_ORDER.index(e)
+                         if e in INSERT_ORDER else len(INSERT_ORDER)):
+        model = ENTITIES[entity]
+        table = model.__table__  # type: ignore[attr-defined]
+        columns = {c.key for c in table.columns}
+        needed: dict[type[SyncedMixin], set[str]] = {}
+        for c in groups[entity]:
+            for wire, (column, parent_model) in WIRE_FKS.items():
+                if column in columns and isinstance(c.fields.get(wire), str):
+                    needed.setdefault(parent_model, set()).add(c.fields[wire])
+        _parent_ids(session, needed, ids)
+        batches: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for c in groups[entity]:
+            row: dict[str, Any] = {}
+            problem = None
+            for name, value in c.fields.items():
+                if name in WIRE_FKS:
+                    column = WIRE_FKS[name][0]
+                    if column not in columns:
+                        continue
+                    if value is None:
+                        row[column] = None
+                    elif value in ids:
+                        row[column] = ids[value]
+                    else:
+                        problem = f"{entity} {c.uuid}: parent {name}={value} not present"
+                        break
+                elif name in columns and name not in LOCAL_ONLY:
+                    row[name] = value
+            if problem is not None:
+                log.error("pull: %s; not applied", problem)
+                result.skipped.append(problem)
+                continue
+            row.update(uuid=c.uuid, server_version=c.version, updated_at=now)
+            if entity == "customer":
+                row["name_key"] = _name_key(row.get("name"))
+            elif entity == "phone":
+                row["rev_digits"] = reverse_digits(row.get("e164") or row.get("raw") or "")
+            elif entity == "recording" and c.fields.get("audio_available") is True:
+                row["upload_state"] = "done"
+                row["upload_offset"] = row.get("size_bytes", 0)
+            batches.setdefault(frozenset(row), []).append(row)
+        inserted: list[str] = []
+        for rows in batches.values():
+            session.execute(insert(table), rows)
+            inserted.extend(r["uuid"] for r in rows)
+            result.applied += len(rows)
+        if entity in ("customer", "call_log"):
+            _parent_ids(session, {model: set(inserted)}, ids)
+
+
 def apply_changes(session: Session, changes: list[Change]) -> ApplyResult:
-    """Apply one page in order; the caller commits it together with the page's cursor."""
+    """Apply one page; the caller commits it together with the page's cursor.
+
+    New rows go in first (bulk, parents before children), then updates, tombstones and
+    removals of existing rows in server order through the ORM.
+    """
     result = ApplyResult()
     pending = pending_fields(session, {c.uuid for c in changes})
     now = utcnow()
@@ -161,8 +247,14 @@ def apply_changes(session: Session, changes: list[Change]) -> ApplyResult:
         for i in range(0, len(uuids), 500):
             for found in session.scalars(select(model).where(model.uuid.in_(uuids[i:i + 500]))):
                 by_uuid[found.uuid] = found
+    new = [c for c in changes if c.op == "upsert" and c.entity in ENTITIES
+           and not isinstance(by_uuid.get(c.uuid), ENTITIES[c.entity])]
     with session.no_autoflush:
+        _insert_new(session, new, result, now)
+        fresh = {c.uuid for c in new}
         for change in changes:
+            if change.uuid in fresh:
+                continue
             model = ENTITIES.get(change.entity)
             if model is None:
                 msg = f"unknown entity {change.entity!r} ({change.uuid})"

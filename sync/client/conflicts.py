@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import String, select
 
+from agent_desktop.search import name_key_of
 from agent_desktop.store.db import Database
 from agent_desktop.store.models import Customer, SyncConflict, utcnow
 from agent_desktop.store.outbox import ENTITIES, LOCAL_ONLY
@@ -101,6 +102,6 @@ class ConflictStore:
                     raise ConflictError(f"The lost value {value!r} cannot be read.") from exc
             setattr(obj, row.field, value)
             if row.entity == "customer" and row.field == "name":
-                obj.name_key = (value or "").strip().casefold()  # type: ignore[attr-defined]
+                obj.name_key = name_key_of(value or "")  # type: ignore[attr-defined]
             row.resolved_at = utcnow()
         log.info("conflict %s restored (%s.%s)", conflict_id, row.entity, row.field)

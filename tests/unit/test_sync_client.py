@@ -470,3 +470,44 @@ def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
     assert half.next_delay() == 1.0
     with pytest.raises(ValueError):
         Backoff(base_s=0)
+
+
+def test_pulled_name_key_matches_the_customer_service() -> None:
+    from agent_desktop.customers import name_key
+    from sync.client.apply import _name_key
+
+    for name in ("  Straße Müller ", "王小明", "ALICE", ""):
+        assert _name_key(name) == name_key(name)
+
+
+def test_bulk_insert_resolves_parents_in_and_outside_the_page(db: Database) -> None:
+    with db.transaction(applying_remote=True) as s:
+        s.add(Customer(uuid="old", name="Existing"))
+    changes = [
+        {"entity": "phone", "uuid": "p-old", "op": "upsert", "version": 1,
+         "data": {"customer_uuid": "old", "raw": "+33 1 23 45 67 89", "e164": None}},
+        cust("new", name="  New Person "),
+        {"entity": "call_log", "uuid": "cl", "op": "upsert", "version": 1,
+         "data": {"customer_uuid": "new", "direction": "out", "number": "1"}},
+        {"entity": "recording", "uuid": "rec", "op": "upsert", "version": 1,
+         "data": {"call_log_uuid": "cl", "path": "x.wav", "size_bytes": 5,
+                  "audio_available": True}},
+        {"entity": "tag", "uuid": "orphan", "op": "upsert", "version": 1,
+         "data": {"customer_uuid": "nowhere", "name": "x"}},
+    ]
+    client = SyncClient(db, FakeTransport(  # type: ignore[arg-type]
+        lambda m, p, b, q: page(changes, "k", False)))
+    result = client.pull()
+    assert result.applied == 4 and len(result.skipped) == 1 and "nowhere" in result.skipped[0]
+    with db.transaction() as s:
+        new = s.scalar(select(Customer).where(Customer.uuid == "new"))
+        old = s.scalar(select(Customer).where(Customer.uuid == "old"))
+        assert new is not None and old is not None and new.name_key == "  new person "
+        phone = s.scalars(select(PhoneNumber)).one()
+        assert phone.customer_id == old.id and phone.rev_digits == "98765432133"
+        call = s.scalars(select(CallLog)).one()
+        assert call.customer_id == new.id
+        rec = s.scalars(select(Recording)).one()
+        assert rec.call_log_id == call.id and rec.upload_state == "done"
+        assert rec.upload_offset == 5
+    assert outbox_count(db) == 0
