@@ -28,7 +28,7 @@ from sync.server.auth import Principal
 from sync.server.db import ServerDatabase, utcnow
 from sync.server.errors import ApiError, forbidden
 from sync.server.feed import PG_XMIN, audience_sql, visible_sql
-from sync.server.models import ChangeLog, Client, Conflict, Record, User
+from sync.server.models import ChangeLog, Client, Conflict, Record, ServerState, User
 from sync.server.push import bind_client
 
 log = logging.getLogger(__name__)
@@ -140,21 +140,17 @@ class PullService:
             return xmin - 1, MAX_SEQ
         return 0, int(s.execute(select(func.coalesce(func.max(ChangeLog.seq), 0))).scalar_one())
 
-    def _horizon(self, s: Session) -> tuple[int, int]:
-        raw = self.db.state(s, "horizon")
-        if not raw:
-            return (0, 0)
-        t, sq = raw.split(":")
-        return int(t), int(sq)
-
     def pull(self, p: Principal, body: PullIn) -> str:
         """The response body as JSON text (built by hand: pages can hold 5000 rows)."""
         limit = min(body.limit or self.default_page, self.max_page)
         cursor = Cursor.decode(body.cursor) if body.cursor else None
         last_mutation_id = self._client(p, body.client_id)
         with self.db.read() as s:
-            instance = self.db.state(s, "instance_id") or ""
-            horizon = self._horizon(s)
+            state = dict(s.execute(select(ServerState.key, ServerState.value).where(
+                ServerState.key.in_(("instance_id", "horizon")))).tuples().all())
+            instance = state.get("instance_id", "")
+            t_s = state.get("horizon", "0:0").split(":")
+            horizon = (int(t_s[0]), int(t_s[1]))
             reset = cursor is not None and (
                 cursor.instance != instance or (cursor.t, cursor.s) < horizon)
             if reset:

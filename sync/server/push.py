@@ -130,6 +130,18 @@ class PushService:
             raise ApiError(422, "invalid_request", "mutation_id values must be strictly "
                            "increasing (send the outbox oldest first).")
 
+        if not body.mutations:  # a "no change" round: answer from a read, no write lock
+            with self.db.read() as s:
+                known = s.execute(select(Client).where(Client.client_id == body.client_id)
+                                  ).scalar_one_or_none()
+            if known is not None:
+                if known.user_id != p.user_id:
+                    raise forbidden("This client_id belongs to another user; create a new "
+                                    "client_id after a different user signs in.",
+                                    reason="client_id belongs to another user")
+                return PushOut(last_mutation_id=known.last_mutation_id, server_time=utcnow(),
+                               results=[])
+
         def txn(s: Session) -> PushOut:
             client = bind_client(s, p, body.client_id, lock=True)
             last = client.last_mutation_id

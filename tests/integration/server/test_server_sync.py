@@ -98,6 +98,7 @@ def test_client_id_of_another_user_is_refused(server: ServerHandle) -> None:
     assert r.json()["reason"] == "client_id belongs to another user"
     r = other.pull_raw(client_id=agent.client_id)
     assert r.status_code == 403
+    assert other.push_raw([], client_id=agent.client_id).status_code == 403
 
 
 def test_schema_version_is_checked_everywhere(server: ServerHandle) -> None:
@@ -320,3 +321,5 @@ def test_pull_returns_last_mutation_id_for_outbox_trimming(server: ServerHandle)
     agent.push(("customer", new_uuid(), {"name": "J"}), ("customer", new_uuid(), {"name": "K"}))
     body: dict[str, Any] = agent.pull_raw().json()
     assert body["last_mutation_id"] == 2
+    empty = agent.push_raw([]).json()
+    assert (empty["last_mutation_id"], empty["results"]) == (2, [])
