@@ -144,7 +144,7 @@ class MainWindow(QMainWindow):
         lst.current_customer_changed.connect(self._selection_moved)
         lst.customer_activated.connect(lambda cid: self.open_customer(cid, focus=True))
         self.today.customer_activated.connect(lambda cid: self.open_customer(cid, focus=True))
-        svc.customer_changed.connect(self._customer_changed)
+        svc.customer_changed.connect(self.refresh_customer)
         svc.tasks_changed.connect(lambda: self.today.model.refresh())
         self.today.model.modelReset.connect(self._update_today_tab)
         detail.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
@@ -186,7 +186,8 @@ class MainWindow(QMainWindow):
         finally:
             self._opening = None
 
-    def _customer_changed(self, customer_id: int) -> None:
+    def refresh_customer(self, customer_id: int) -> None:
+        """A customer changed (here, in a wrap-up, or by sync): refresh its row and detail."""
         self.customer_list.model.refresh_row(self.service.list_row(customer_id), customer_id)
         self.detail.reload_if_shown(customer_id)
 

@@ -399,7 +399,7 @@ def test_call_timeline_and_phone_removal(ctx: AppContext) -> None:
         s.add(CallLog(customer_id=cid, direction="out", number="+8613800138000",
                       state="ended", outcome="answered", talk_seconds=125.0,
                       disposition="Interested"))
-    ctx.customers.customer_changed.emit(cid)  # what the call workflow announces
+    ctx.window.refresh_customer(cid)  # what the composition root calls after a call ends
     pane = ctx.window.detail
     assert pane.calls.count() == 1 and not pane.no_calls.isVisibleTo(pane)
     text = pane.calls.item(0).text()
