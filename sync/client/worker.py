@@ -265,8 +265,12 @@ class UploadWorker(QObject):
         try:
             report = self._uploader.upload_all(
                 self._stop.is_set, lambda u, d, t: self.upload_progress.emit(u, d, t))
-        except (TransientError, AuthError) as exc:
-            delay = self._backoff.next_delay(getattr(exc, "retry_after", None))
+        except AuthError as exc:
+            # Signed out: the next successful sync round (after sign-in) triggers us again.
+            log.info("uploads wait for sign-in: %s", exc)
+            return
+        except TransientError as exc:
+            delay = self._backoff.next_delay(exc.retry_after)
             log.info("uploads paused (%s); retry in %.1f s", exc, delay)
             self.error.emit(str(exc))
             if self._timer is not None and not self._stop.is_set():
