@@ -19,7 +19,9 @@ import argparse
 import asyncio
 import json
 import random
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -175,6 +177,8 @@ def main() -> None:
     ap.add_argument("--agents", type=int, default=500)
     ap.add_argument("--agent-seconds", type=float, default=60)
     args = ap.parse_args()
+    # SIGTERM → SystemExit so the server and cluster below are stopped by `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = Path(tempfile.mkdtemp(prefix="srvbench-"))
     cluster = None
     if args.backend == "postgres":
