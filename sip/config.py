@@ -15,6 +15,8 @@ from agent_desktop.credentials import CredentialStore
 from agent_desktop.settings import Settings
 
 TRANSPORTS = ("udp", "tcp", "tls")
+NOTICE_WAV = Path(__file__).resolve().parent.parent / "resources" / "media" / \
+    "recording_notice.wav"
 
 
 def credential_name(username: str, registrar: str) -> str:
@@ -40,6 +42,7 @@ class SipConfig:
     user_agent: str = "Agent Desktop"
     pj_log_file: str = ""  # pjsip's own log (level 4) when set
     recordings_dir: Path | None = None  # None = do not record
+    consent_wav: Path | None = None  # played to the customer when the call connects
     display_name: str = ""
 
     def problems(self) -> list[str]:
@@ -58,6 +61,8 @@ class SipConfig:
                 out.append(f"The CA file {self.ca_file} does not exist.")
         if not 0 <= self.local_port <= 65535:
             out.append(f"Local SIP port {self.local_port} is out of range.")
+        if self.consent_wav is not None and not self.consent_wav.is_file():
+            out.append(f"The recording notice {self.consent_wav} does not exist.")
         if self.rtp_timeout_s <= 0:
             out.append("The RTP timeout must be a positive number of seconds.")
         return out
@@ -70,6 +75,8 @@ class SipConfig:
         password = ""
         if registrar and username:
             password = credentials.get(credential_name(username, registrar)) or ""
+        record = settings.get("recording.enabled")
+        consent = NOTICE_WAV if record and settings.get("recording.consent_notice") else None
         codecs = tuple(c.strip() for c in settings.get("sip.codecs").split(",") if c.strip())
         return cls(
             registrar=registrar, username=username, password=password,
@@ -77,5 +84,5 @@ class SipConfig:
             local_port=settings.get("sip.local_port"),
             bind_address="" if registrar else "127.0.0.1",
             codecs=codecs, pj_log_file=pj_log_file,
-            recordings_dir=recordings_dir if settings.get("recording.enabled") else None,
+            recordings_dir=recordings_dir if record else None, consent_wav=consent,
         )

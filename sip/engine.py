@@ -75,6 +75,7 @@ class SipEngine(PhoneBackend):
         self.config = config
         self._media = CallMedia(self, bridge, recorder_factory, config.recordings_dir,
                                 self._post)
+        self._media.consent_wav = config.consent_wav
         self._ep: pj.Endpoint | None = None
         self._acc: PjAccount | None = None
         self._transport_id = -1
@@ -210,6 +211,7 @@ class SipEngine(PhoneBackend):
         self._poll.setInterval(config.poll_interval_ms)
         self._stats.setInterval(config.stats_interval_ms)
         self._media.recordings_dir = config.recordings_dir
+        self._media.consent_wav = config.consent_wav
         try:
             self.start()
         except PhoneError as exc:

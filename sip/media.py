@@ -62,6 +62,7 @@ class CallMedia:
         self._post = post
         self._calls_by_bridge: PjCall | None = None
         self.capture_fallback = capture_fallback
+        self.consent_wav: Path | None = None
 
     def on_media(self, call: PjCall, media: pj.AudioMedia, first: bool) -> None:
         """Media became (or stayed) active: headset on this call; recording on first."""
@@ -78,7 +79,21 @@ class CallMedia:
                 msg = f"No headset audio for this call: {exc}"
                 self._post(lambda: self._backend.error.emit(msg))
         if first:
+            if self.consent_wav is not None:
+                self._play_notice(call, media)
             self._start_recording(call, media)
+
+    def _play_notice(self, call: PjCall, media: pj.AudioMedia) -> None:
+        """The recording notice, once, to the customer (and so into the recording)."""
+        try:
+            player = pj.AudioMediaPlayer()
+            player.createPlayer(str(self.consent_wav), pj.PJMEDIA_FILE_NO_LOOP)
+            player.startTransmit(media)
+            call.notice_player = player
+        except pj.Error as exc:
+            log.error("recording notice not played: %s", exc.info())
+            msg = "The recording notice could not be played to the customer."
+            self._post(lambda: self._backend.error.emit(msg))
 
     def _start_recording(self, call: PjCall, media: pj.AudioMedia) -> None:
         rdir = self.recordings_dir
@@ -108,6 +123,7 @@ class CallMedia:
 
     def teardown(self, call: PjCall) -> None:
         """Recorder finished and headset detached, before the call object is dropped."""
+        call.notice_player = None
         rec, call.recorder = call.recorder, None
         if rec is not None:
             try:

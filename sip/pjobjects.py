@@ -89,6 +89,7 @@ class PjCall(pj.Call):
         self.muted = False
         self.media_active = False
         self.recorder: object | None = None
+        self.notice_player: pj.AudioMediaPlayer | None = None
         self.bridged = False
         self.fault_reason = ""  # set when the engine ends the call itself (RTP timeout)
         self.last_rx_packets = -1

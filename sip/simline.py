@@ -13,7 +13,8 @@ each call is chosen by the dialled user part, by word or by the number's last di
     notfound / 6                        404 Not Found
 
 It prints one line per event on stdout (`READY port=5070`, `CALL 1 user=busy mode=busy`,
-`DTMF 1 5`, `END 1 486`) so tests and the app can follow it.
+`DTMF 1 5`, `END 1 486`, `RECORDED 1` with --record-dir) so tests and the app can follow
+it.
 Run: `agent-desktop-simline --port 5070` (0 = any free port, shown in READY).
 """
 
@@ -88,6 +89,7 @@ class LineCall(pj.Call):
         self.n = 0
         self.mode = "answer"
         self.player: pj.AudioMediaPlayer | None = None
+        self.recorder: pj.AudioMediaRecorder | None = None
         self.done = False
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
@@ -113,6 +115,13 @@ class LineCall(pj.Call):
                     player.createPlayer(str(self.line.wav), 0)  # loops
                     player.startTransmit(media)
                     self.player = player
+                    if self.line.record_dir is not None:
+                        rec = pj.AudioMediaRecorder()
+                        path = self.line.record_dir / f"heard-{self.n}.wav"
+                        rec.createRecorder(str(path))
+                        media.startTransmit(rec)
+                        self.recorder = rec
+                        say(f"RECORDING {self.n} {path}")
                     say(f"MEDIA {self.n}")
         except Exception as exc:
             say(f"ERROR onCallMediaState {exc!r}")
@@ -150,6 +159,7 @@ class Line:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.wav = Path(args.wav)
+        self.record_dir: Path | None = Path(args.record_dir) if args.record_dir else None
         self.sched = Scheduler()
         self.calls: dict[int, LineCall] = {}
         self.retired: list[LineCall] = []
@@ -238,6 +248,9 @@ class Line:
         while self.retired:
             call = self.retired.pop()
             call.player = None
+            if call.recorder is not None:
+                call.recorder = None  # closes the WAV (its header is written on close)
+                say(f"RECORDED {call.n}")
 
     def stop(self) -> None:
         for call in list(self.calls.values()):
@@ -249,6 +262,7 @@ class Line:
         self._collect()
         for call in self.calls.values():
             call.player = None
+            call.recorder = None
         self.calls.clear()
         if self.acc is not None:
             self.acc.shutdown()
@@ -265,6 +279,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=5070, help="UDP port (0 = any free port)")
     p.add_argument("--wav", default=str(DEFAULT_WAV), help="greeting played on answer")
     p.add_argument("--ring-ms", type=int, default=800, help="ringing before answering")
+    p.add_argument("--record-dir", default="",
+                   help="record what each caller sends into heard-N.wav here (tests)")
     p.add_argument("--hangup-after-s", type=float, default=5.0,
                    help="call length in 'hangup' mode")
     return p.parse_args(argv)

@@ -72,3 +72,32 @@ def test_call_is_recorded_and_linked(simline: SimLine, engine_factory: EngineFac
     spectrum = np.abs(np.fft.rfft(right * np.hanning(len(right))))
     peak = np.fft.rfftfreq(len(right), 1 / 16000)[int(np.argmax(spectrum))]
     assert min(abs(peak - f) for f in GREETING_HZ) < 5, peak
+
+
+def test_recording_notice_reaches_the_customer(engine_factory: EngineFactory, db: Database,
+                                               tmp_path: Path, qtbot: QtBot) -> None:
+    from sip.config import NOTICE_WAV
+
+    heard = tmp_path / "heard"
+    heard.mkdir()
+    line = SimLine(record_dir=heard)
+    try:
+        engine = engine_factory(consent_wav=NOTICE_WAV)
+        svc = CallService(db, engine, DialPlan(PhoneNormalizer("CN"), line.domain),
+                          NoCallers())
+        log_id = svc.dial(None, line.uri("answer"))
+        qtbot.waitUntil(lambda: svc.state_of(log_id) == CallState.CONNECTED, timeout=5000)
+        qtbot.wait(1500)
+        with qtbot.waitSignal(svc.call_ended, timeout=5000):
+            svc.hangup(log_id)
+        n = line.wait_line(r"^RECORDED (\d+)", 5).group(1)
+    finally:
+        line.stop()
+    with wave.open(str(heard / f"heard-{n}.wav")) as w:
+        rate = w.getframerate()
+        audio = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+    first = audio[: rate]  # the notice plays as soon as the call connects
+    assert np.sqrt(np.mean(first**2)) > 300
+    spectrum = np.abs(np.fft.rfft(first * np.hanning(len(first))))
+    peak = np.fft.rfftfreq(len(first), 1 / rate)[int(np.argmax(spectrum))]
+    assert abs(peak - 1400) < 10, peak

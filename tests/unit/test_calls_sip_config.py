@@ -62,3 +62,16 @@ def test_backoff_grows_caps_and_resets() -> None:
     assert p.next_delay() == 2
     with pytest.raises(ValueError, match="positive"):
         RegistrationPolicy(())
+
+
+def test_consent_notice_only_when_recording(tmp_path: Path) -> None:
+    from sip.config import NOTICE_WAV
+
+    s = Settings.load(tmp_path / "settings.toml")
+    s.set("recording.consent_notice", True)
+    cfg = SipConfig.from_settings(s, CredentialStore(), recordings_dir=tmp_path)
+    assert cfg.consent_wav == NOTICE_WAV and NOTICE_WAV.is_file()
+    s.set("recording.enabled", False)
+    assert SipConfig.from_settings(s, CredentialStore()).consent_wav is None
+    bad = SipConfig(consent_wav=tmp_path / "missing.wav")
+    assert any("does not exist" in p for p in bad.problems())

@@ -11,10 +11,13 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 class SimLine(Peer):
-    def __init__(self, ring_ms: int = 200, hangup_after_s: float = 1.5) -> None:
+    def __init__(self, ring_ms: int = 200, hangup_after_s: float = 1.5,
+                 record_dir: Path | None = None) -> None:
+        extra = ["--record-dir", str(record_dir)] if record_dir is not None else []
         super().__init__("simline", [sys.executable, "-m", "sip.simline", "--port", "0",
                                      "--ring-ms", str(ring_ms),
-                                     "--hangup-after-s", str(hangup_after_s)], cwd=REPO)
+                                     "--hangup-after-s", str(hangup_after_s), *extra],
+                         cwd=REPO)
         self.port = int(self.wait_line(r"^READY port=(\d+)", 15).group(1))
 
     @property
