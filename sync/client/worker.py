@@ -26,6 +26,7 @@ from agent_desktop.store.db import Database
 from agent_desktop.store.models import SyncConflict
 from sync.client.backoff import Backoff
 from sync.client.client import SyncClient
+from sync.client.conflicts import ConflictStore
 from sync.client.errors import AuthError, PermanentError, SyncError, TransientError
 from sync.client.tokens import TokenStore
 from sync.client.transport import HttpTransport
@@ -325,6 +326,8 @@ class SyncService(QObject):
         super().__init__(parent)
         self.sync = sync
         self.uploads = uploads
+        self.conflicts: ConflictStore | None = None  # set by factory
+        self.transport: HttpTransport | None = None  # closed by stop()
         self._threads: list[QThread] = []
         t = QThread(self)
         t.setObjectName("sync")
@@ -372,6 +375,8 @@ class SyncService(QObject):
             t.quit()
             if not t.wait(timeout_ms):
                 log.error("worker thread %s did not stop in time", t.objectName())
+        if self.transport is not None:
+            self.transport.close()
 
     def sync_now(self) -> None:
         self._sync_requested.emit()

@@ -110,3 +110,24 @@ def test_auth_failure_waits_for_sign_in(worker, qtbot) -> None:
     with qtbot.waitSignal(w.signed_in):
         w.sign_in("agent", "right", False)
     assert seen[-1] == "online" and t.logins == [("agent", "right")]
+
+
+def test_factory_builds_a_service_from_settings(tmp_path: Path, qtbot) -> None:
+    from agent_desktop.settings import Settings
+    from sync.client.conflicts import ConflictStore
+    from sync.client.factory import build_sync_service
+
+    settings = Settings.load(tmp_path / "settings.toml")
+    settings.set("server.sync_interval_s", 12)
+    settings.set("server.ca_file", "/etc/ssl/company.pem")
+    db = Database.open(tmp_path / "f.sqlite3")
+    try:
+        service = build_sync_service(db, settings, CredentialStore("agent-desktop-f"),
+                                     tmp_path / "rec", "https://sync.example:8443")
+        assert service.sync.interval_s == 12
+        assert service.transport is not None
+        assert service.transport.config.verify == "/etc/ssl/company.pem"
+        assert isinstance(service.conflicts, ConflictStore)
+        service.stop()  # never started: returns at once
+    finally:
+        db.close()
