@@ -398,6 +398,7 @@ class SipEngine(PhoneBackend):
                 raise PhoneError(f"'{uri}' is not a valid SIP address.") from exc
             raise PhoneError(f"The call could not be started: {reason}.") from exc
         log.info("call %d: INVITE to %s", call.app_id, uri)
+        self._media.prepare()
         self._fast_until = time.monotonic() + FAST_POLL_S
         self._adjust_poll_rate()
         QTimer.singleShot(0, self, self._drain)
@@ -453,8 +454,12 @@ class SipEngine(PhoneBackend):
         media = call.audio_media() if call.media_active else None
         if media is None:
             raise PhoneError("The call has no audio yet.")
+        # pjsua2 names levels from the port's side: adjustRxLevel is what the bridge sends
+        # into the call, i.e. what the customer hears (adjustTxLevel would mute the
+        # customer instead — caught by tests/integration/test_sip_audio.py).
         self._guard("mute" if muted else "unmute",
-                    lambda: media.adjustTxLevel(0.0 if muted else 1.0))
+                    lambda: media.adjustRxLevel(0.0 if muted else 1.0))
+        self._media.set_muted(call, muted)
         call.muted = muted
         self._post(lambda: self.mute_changed.emit(call_id, muted))
         QTimer.singleShot(0, self, self._drain)
@@ -487,6 +492,7 @@ class SipEngine(PhoneBackend):
         prm.statusCode = 180
         call.answer(prm)
         log.info("call %d: incoming from %s (%r)", cid, number, name)
+        self._media.prepare()
         self._fast_until = time.monotonic() + FAST_POLL_S
         self._post(lambda: self.incoming_call.emit(cid, number, name))
 
@@ -538,7 +544,7 @@ class SipEngine(PhoneBackend):
         call.media_active = True
         self._media.on_media(call, media, first)
         if call.muted:
-            media.adjustTxLevel(0.0)
+            media.adjustRxLevel(0.0)
 
     def on_transfer_status(self, call: PjCall, code: int, reason: str, final: bool) -> None:
         log.info("call %d: transfer status %d %s (final %s)", call.app_id, code, reason, final)

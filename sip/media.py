@@ -64,11 +64,27 @@ class CallMedia:
         self.capture_fallback = capture_fallback
         self.consent_wav: Path | None = None
 
+    def prepare(self) -> None:
+        """Open the headset streams while the call is being set up (they take a few hundred
+        ms), so the agent hears the first words when the customer answers."""
+        if self._bridge is not None:
+            try:
+                self._bridge.prepare()
+            except Exception:
+                log.exception("audio bridge prepare failed")
+
+    def set_muted(self, call: PjCall, muted: bool) -> None:
+        """Mute at the microphone too when the headset carries this call, so the
+        recording's agent side is as silent as what the customer hears."""
+        if call.bridged and self._bridge is not None:
+            self._bridge.set_muted(muted)
+
     def on_media(self, call: PjCall, media: pj.AudioMedia, first: bool) -> None:
         """Media became (or stayed) active: headset on this call; recording on first."""
         if self._bridge is not None:
             try:
                 self._bridge.attach(media)  # re-points the headset if another call had it
+                self._bridge.set_muted(call.muted)
                 previous = self._calls_by_bridge
                 if previous is not None and previous is not call:
                     previous.bridged = False
@@ -141,6 +157,7 @@ class CallMedia:
             call.bridged = False
             self._calls_by_bridge = None
             try:
+                self._bridge.set_muted(False)  # the next call starts unmuted
                 self._bridge.detach()
             except Exception:
                 log.exception("audio bridge detach failed")
