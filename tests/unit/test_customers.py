@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from agent_desktop.customers import (
@@ -184,3 +187,23 @@ def test_signals(service: CustomerService, qtbot) -> None:  # type: ignore[no-un
     assert sig.args == [cid]
     with qtbot.waitSignal(service.tasks_changed):
         service.add_task(cid, "call", datetime.now(UTC))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")),
+                    min_size=1, max_size=40).filter(
+                        lambda s: any(unicodedata.category(c).startswith("L") for c in s)))
+def test_any_name_round_trips_and_is_found(service: CustomerService, db: Database,
+                                           name: str) -> None:
+    """Whatever an agent types as a name (with at least one letter: an all-digit query is
+    a phone search) is stored as typed (trimmed), gets the same name_key search uses, and
+    the new customer is found by searching for that name."""
+    from agent_desktop.search import CustomerSearch, name_key_of
+
+    cid = service.create_customer({"name": name})
+    assert service.load(cid).name == name.strip()
+    with db.transaction() as s:
+        assert s.get(Customer, cid).name_key == name_key_of(name.strip())  # type: ignore[union-attr]
+    page = CustomerSearch(db, PhoneNormalizer("CN")).page(name.strip(), None, 500)
+    assert cid in [r.id for r in page.rows], ascii(name)
