@@ -191,7 +191,9 @@ class SyncWorker(QObject):
             self._fail(ERROR, f"Sync failed: {exc}", self._backoff.next_delay())
             return
         self._backoff.reset()
-        self.error.emit("")
+        skipped = result.pull.skipped
+        self.error.emit(f"{len(skipped)} change(s) from the server could not be applied; "
+                        f"first: {skipped[0]}" if skipped else "")
         self._set_status(ONLINE)
         self.last_synced.emit(result.finished_at)
         if result.pull.applied or result.pull.removed:

@@ -131,3 +131,15 @@ def test_factory_builds_a_service_from_settings(tmp_path: Path, qtbot) -> None:
         service.stop()  # never started: returns at once
     finally:
         db.close()
+
+
+def test_changes_that_cannot_be_applied_are_reported(worker, qtbot) -> None:
+    w, t = worker
+    t.json_request = lambda method, path, **_: {  # type: ignore[method-assign]
+        "changes": [{"entity": "invoice", "uuid": "i1", "op": "upsert", "version": 1,
+                     "data": {}}],
+        "next_cursor": "c", "has_more": False, "reset_required": False}
+    errors: list[str] = []
+    w.error.connect(errors.append)
+    w.start()
+    assert errors and "could not be applied" in errors[-1] and "invoice" in errors[-1]
