@@ -94,7 +94,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu(self.tr("&File"))
         self.action_new = self._action(self.tr("&New customer…"), QKeySequence.StandardKey.New,
-                                       self.new_customer)
+                                       lambda: self.new_customer())
         self.action_import = self._action(self.tr("&Import…"), "Ctrl+I",
                                           self.import_requested.emit)
         self.action_export = self._action(self.tr("&Export…"), "Ctrl+Shift+E",
@@ -206,8 +206,11 @@ class MainWindow(QMainWindow):
         label = self.tr("Today") if n == 0 else self.tr("Today (%1)").replace("%1", str(n))
         self.tabs.setTabText(1, label)
 
-    def new_customer(self) -> CustomerDialog:
+    def new_customer(self, phone: str = "") -> CustomerDialog:
+        """New-customer dialog; `phone` prefilled e.g. from an unknown caller's number."""
         dialog = CustomerDialog(self.service, None, self)
+        if phone and dialog.phone is not None:
+            dialog.phone.setText(phone)
         dialog.setObjectName("newCustomerDialog")
         dialog.accepted.connect(lambda: self._customer_created(dialog))
         dialog.finished.connect(dialog.deleteLater)

@@ -251,7 +251,12 @@ def test_invalid_phone_is_flagged_with_reason(ctx: AppContext, qtbot) -> None:  
 
 
 def test_new_customer_dialog_validates(ctx: AppContext, qtbot) -> None:  # type: ignore[no-untyped-def]
-    dialog = ctx.window.new_customer()
+    ctx.window.action_new.trigger()  # File → New customer… (Ctrl+N)
+    menu_dialog = ctx.window.findChild(QDialog, "newCustomerDialog")
+    assert menu_dialog is not None and menu_dialog.isVisible()
+    menu_dialog.reject()
+    dialog = ctx.window.new_customer(phone="+86 139 0000 1111")  # e.g. an unknown caller
+    assert dialog.phone is not None and dialog.phone.text() == "+86 139 0000 1111"
     assert dialog.isVisible()
     save_button(dialog).click()
     assert dialog.isVisible() and "needs a name" in dialog.error.text()
@@ -265,6 +270,7 @@ def test_new_customer_dialog_validates(ctx: AppContext, qtbot) -> None:  # type:
         save_button(dialog).click()
     assert ctx.window.detail.detail is not None
     assert ctx.window.detail.detail.name == "Dana Lee"
+    assert ctx.window.detail.detail.phones[0].e164 == "+8613900001111"
     assert ctx.window.customer_list.model.rowCount() == 5
 
 
