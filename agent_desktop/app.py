@@ -246,12 +246,15 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     window.settings_requested.connect(lambda: _open_settings(ctx))
 
     # -- softphone (sip/, ui/softphone_*, ui/call_*) --------------------------------------
-    # Construct the engine + panel here: window.add_dock(panel, ...); connect caller ID →
-    # window.open_customer and detail.customer_shown → "call the selected customer".
+    # Construct the engine + CallService + panel here, then: window.add_dock(panel, ...);
+    # detail.customer_shown → panel.set_customer; panel.open_customer_requested →
+    # window.open_customer(cid, focus=True); panel.new_customer_requested →
+    # window.new_customer(phone=...); a saved wrap-up → window.refresh_customer(cid) and
+    # today.model.refresh(); stop the engine on app.aboutToQuit (before ctx.close()).
 
     # -- sync client (sync/client, ui/sync_*) --------------------------------------------
     # Construct the worker + status widget here: window.add_status_widget(...); after a
-    # pull that changed customers: window.refresh_list().
+    # pull that changed customers: window.refresh_list() / window.refresh_customer(cid).
 
     # -- import / export (ui/import_dialog.py, ui/export_action.py) ---------------------
     _wire_import_export(ctx)
