@@ -129,6 +129,8 @@ def test_digits_anywhere_in_a_number(db: Database, search: CustomerSearch) -> No
     assert ids(search, "1234") == [b, invalid]
     assert ids(search, "999999") == []
     assert ids(search, "１３８ ００１３") == [a]  # fullwidth digits from a Chinese IME
+    assert ids(search, "38") == [a]  # 1-2 digits: too short for trigrams, still found
+    assert ids(search, "7") == [b]
 
 
 def test_tiers_order_prefix_then_name_then_elsewhere(db: Database,
@@ -137,9 +139,15 @@ def test_tiers_order_prefix_then_name_then_elsewhere(db: Database,
     contains = add(db, "Joanna Smith")
     prefix2 = add(db, "Anna Zimmer")
     prefix1 = add(db, "Anna Berg")
-    assert ids(search, "ann") == [prefix1, prefix2, contains, other]
+    # >= 3 characters: name prefix (alphabetical), then matches anywhere (id order).
+    assert ids(search, "ann") == [prefix1, prefix2, other, contains]
     # Browsing (no query) is alphabetical by name_key.
     assert ids(search, "") == [prefix1, prefix2, contains, other]
+    # 1-2 characters: name prefix, then name contains, then other fields.
+    bj_company = add(db, "Zhou", company="北京京东")
+    bj_name = add(db, "钱北京")
+    bj_prefix = add(db, "北京人")
+    assert ids(search, "北京") == [bj_prefix, bj_name, bj_company]
 
 
 def test_name_key_set_by_trigger_matches_python(db: Database) -> None:
@@ -263,7 +271,7 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
 
 @pytest.mark.parametrize("query", ["", "王", "小明", "欧阳", "北京", "li", "an", "ing",
                                    "müller", "smith", "vip", "价格敏感", "科技有限", "2001",
-                                   "138", "+49 17", "wei ling", "zz-not-there"])
+                                   "138", "+49 17", "13", "wei ling", "zz-not-there"])
 def test_paging_yields_every_match_exactly_once(demo_db: Database, query: str) -> None:
     search = CustomerSearch(demo_db, NORMALIZER)
     paged = all_ids(search, query, limit=37)
