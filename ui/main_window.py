@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from agent_desktop import __version__
 from agent_desktop.customers import CustomerService
 from ui.customer_list_panel import CustomerListPanel
 from ui.detail_pane import DetailPane
@@ -241,7 +242,8 @@ class MainWindow(QMainWindow):
     def show_about(self) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Information, self.tr("About Agent Desktop"),
                           self.tr("Agent Desktop — a softphone and customer workspace for "
-                                  "telesales agents."), QMessageBox.StandardButton.Ok, self)
+                                  "telesales agents.") + f"\n\n{__version__}",
+                          QMessageBox.StandardButton.Ok, self)
         box.setObjectName("aboutBox")
         box.open()
         return box
