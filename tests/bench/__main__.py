@@ -16,6 +16,7 @@ from pathlib import Path
 BENCHMARKS = {
     "call": "tests.bench.call",
     "customers": "tests.bench.customers",
+    "import_rows": "tests.bench.import_rows",
     "throughput": "tests.bench.throughput",
 }
 BENCH_DIR = Path(".bench")
