@@ -98,7 +98,22 @@ class RecordingUploader:
                    progress: Callable[[str, int, int], None] | None = None,
                    report: UploadReport | None = None) -> str:
         """Returns "done", "waiting" (server has no row yet) or "stopped"; raises
-        TransientError on network trouble (the caller retries later)."""
+        TransientError on network trouble (the caller retries later).
+
+        A checksum mismatch (the server hashed something other than what we declared, e.g.
+        the file changed on disk mid-upload) restarts from a fresh hash of the file; after
+        three mismatches in a row the recording is reported as failing.
+        """
+        for _attempt in range(3):
+            outcome = self._attempt(uid, path, should_stop, progress, report)
+            if outcome != "mismatch":
+                return outcome
+        raise PermanentError("The server keeps receiving a damaged copy of the recording "
+                             f"{path.name}; it will be retried later.")
+
+    def _attempt(self, uid: str, path: Path, should_stop: Callable[[], bool] | None,
+                 progress: Callable[[str, int, int], None] | None,
+                 report: UploadReport | None) -> str:
         if not path.is_file():
             raise PermanentError(f"The recording file {path} is missing, so it cannot be "
                                  "uploaded.")
@@ -116,7 +131,6 @@ class RecordingUploader:
             return "done"
         offset = self._offset(resp)
         self._set(uid, state="uploading", offset=offset)
-        mismatches = 0
         with path.open("rb") as f:
             while True:
                 if offset >= size and size > 0:
@@ -143,14 +157,9 @@ class RecordingUploader:
                     log.info("recording %s: server offset is %d; continuing there", uid, offset)
                     continue
                 if resp.status_code == 422:
-                    mismatches += 1
-                    log.error("recording %s: server checksum mismatch (%d)", uid, mismatches)
-                    if mismatches >= 2:
-                        raise PermanentError("The server keeps receiving a damaged copy of "
-                                             "the recording; it will be retried later.")
-                    offset = 0
+                    log.error("recording %s: server checksum mismatch; starting again", uid)
                     self._set(uid, state="uploading", offset=0)
-                    continue
+                    return "mismatch"
                 new_offset = self._offset(resp)
                 if report is not None:
                     report.bytes_sent += max(0, new_offset - offset)

@@ -154,3 +154,36 @@ def test_already_available_audio_is_marked_done(server: ServerProcess, tmp_path:
         assert upload_row(agent, uid) == ("done", len(data))
     finally:
         agent.close()
+
+
+def test_file_changed_mid_upload_checksum_mismatch_then_clean_upload(
+        server: ServerProcess, tmp_path: Path) -> None:
+    """The server rejects bytes that do not hash to the declared sha256 (422) and the
+    uploader starts again from a fresh hash of the file as it now is."""
+    agent = Agent("mismatch", tmp_path, server.url, AGENT)
+    rec_dir = tmp_path / "recordings"
+    try:
+        agent.sign_in()
+        uid, data = record_call(agent, rec_dir)
+        agent.sync()
+        path = rec_dir / "call-1.wav"
+        changed = {"done": False}
+        new_data = data[:44] + bytes(b ^ 0xFF for b in data[44:])  # same length
+
+        def tamper(_uid: str, done: int, total: int) -> None:
+            if not changed["done"] and done < total:
+                path.write_bytes(new_data)  # e.g. a WAV repair rewrote the file
+                changed["done"] = True
+
+        report = RecordingUploader(agent.db, agent.transport, rec_dir,
+                                   chunk_size=CHUNK).upload_all(progress=tamper)
+        assert changed["done"] and report.uploaded == [uid]
+        token = agent.tokens.load()
+        assert token is not None
+        got = requests.get(f"{server.url}/recordings/{uid}/audio", timeout=10,
+                           headers={"Authorization": f"Bearer {token.access}",
+                                    "X-Schema-Version": "1"})
+        assert got.status_code == 200 and got.content == new_data
+        assert hashlib.sha256(got.content).hexdigest() != hashlib.sha256(data).hexdigest()
+    finally:
+        agent.close()
