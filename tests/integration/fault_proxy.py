@@ -379,3 +379,54 @@ def outbox_size(agent: Agent) -> int:
 
     with agent.db.transaction() as s:
         return int(s.scalar(select(func.count()).select_from(Outbox)) or 0)
+
+
+def measure(n: int) -> dict[str, float]:
+    """Client-side figures against a real server process (not a benchmark suite entry):
+    push of n new customers, first download of them by another install, and the median/p95
+    of no-change rounds. `python -m tests.integration.fault_proxy 10000`"""
+    import statistics
+    import tempfile
+
+    import keyring
+
+    from agent_desktop.store.models import Customer
+    from tests.conftest import MemoryKeyring
+
+    keyring.set_keyring(MemoryKeyring())
+    user = User("measure", "pw-measure-secret")
+    root = Path(tempfile.mkdtemp(prefix="sync-measure-"))
+    srv = ServerProcess(root / "server", [user])
+    srv.start()
+    try:
+        writer = Agent("writer", root, srv.url, user, push_batch=1000, pull_limit=2000)
+        writer.sign_in()
+        with writer.db.transaction() as s:
+            s.add_all(Customer(name=f"Customer {i}", owner=user.username, city="Paris")
+                      for i in range(n))
+        t = time.perf_counter()
+        writer.client.push()
+        push_s = time.perf_counter() - t
+        reader = Agent("reader", root, srv.url, user, pull_limit=2000)
+        reader.sign_in()
+        t = time.perf_counter()
+        reader.client.pull()
+        pull_s = time.perf_counter() - t
+        writer.sync()
+        rounds = []
+        for _ in range(50):
+            t = time.perf_counter()
+            reader.sync()
+            rounds.append((time.perf_counter() - t) * 1000)
+        rounds.sort()
+        return {"n": n, "push_s": round(push_s, 2), "first_pull_s": round(pull_s, 2),
+                "noop_round_ms_median": round(statistics.median(rounds), 1),
+                "noop_round_ms_p95": round(rounds[int(len(rounds) * 0.95)], 1)}
+    finally:
+        srv.stop()
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 10000)))
