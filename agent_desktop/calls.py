@@ -115,6 +115,23 @@ def describe_end(f: EndFacts) -> tuple[str, str]:
     return "failed", f"Call failed: {detail}"
 
 
+_OUTCOME_WORDS = {"answered": "Answered", "busy": "Busy", "no_answer": "No answer",
+                  "rejected": "Rejected", "failed": "Failed", "cancelled": "Cancelled",
+                  "missed": "Missed call"}
+
+
+def describe_logged(outcome: str | None, sip_code: int | None, sip_reason: str,
+                    direction: str = "out") -> str:
+    """A short reason for a stored CallLog (the timeline), from what the row keeps."""
+    if outcome is None:
+        return "In progress"
+    if outcome in ("failed", "no_answer", "rejected") and sip_code:
+        _o, human = describe_end(EndFacts(direction, False, sip_code, sip_reason,
+                                          rejected=direction == "in"))
+        return human
+    return _OUTCOME_WORDS.get(outcome, outcome)
+
+
 @dataclass
 class _Active:
     log_id: int

@@ -321,3 +321,22 @@ def test_call_log_write_failure_hangs_up_and_says_why(db: Database,
 def test_timeout_must_be_positive(db: Database) -> None:
     with pytest.raises(ValueError, match="positive"):
         make(db, FakePhoneBackend(), timeout=0)
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        ((None, None, ""), "In progress"),
+        (("answered", 200, "OK"), "Answered"),
+        (("busy", 486, "Busy Here"), "Busy"),
+        (("failed", 404, "Not Found"), "Number not found"),
+        (("rejected", 603, "Decline"), "Declined by the customer"),
+        (("no_answer", 487, "Request Terminated"), "No answer"),
+        (("missed", None, ""), "Missed call"),
+    ],
+)
+def test_describe_logged_for_the_timeline(args: tuple[str | None, int | None, str],
+                                          text: str) -> None:
+    from agent_desktop.calls import describe_logged
+
+    assert describe_logged(*args) == text
