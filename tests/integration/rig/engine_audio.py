@@ -1,9 +1,11 @@
 """One call through the real SipEngine with the real headset bridge and stereo recorder,
 run as a subprocess inside a private PulseAudio (tests/integration/audio_rig.PulseRig).
 
-`python -m tests.integration.rig.engine_audio URI RECDIR SECONDS MIC HEADSET` dials URI
-via CallService, mutes from 3.0 to 3.6 s, hangs up after SECONDS and prints one JSON
-line: outcome, the recording's path/sha256/duration, and the call's state sequence.
+`python -m tests.integration.rig.engine_audio URI RECDIR SECONDS MIC HEADSET [load]` dials
+URI via CallService, mutes from 3.0 to 3.6 s, hangs up after SECONDS and prints one JSON
+line: outcome, the recording's path/sha256/duration, the call's state sequence and the
+bridge's last under/overrun counters. With `load`, the GUI thread is kept busy 200 ms per
+second in 20 ms slices (what scrolling a long customer list costs), for the benchmark.
 """
 
 from __future__ import annotations
@@ -65,6 +67,17 @@ def main() -> int:
     calls.call_state.connect(lambda _i, st: states.append(st))
     calls.call_ended.connect(lambda i, o, r: ended.append((i, o, r)))
     engine.recording_finished.connect(lambda _c, info: recs.append(info))
+    counters: list[tuple[int, int]] = []
+    bridge.counters.connect(lambda u, o: counters.append((u, o)))
+    if len(sys.argv) > 6 and sys.argv[6] == "load":
+        def busy() -> None:
+            end = time.perf_counter() + 0.02
+            while time.perf_counter() < end:
+                pass
+
+        load = QTimer()
+        load.timeout.connect(busy)
+        load.start(100)
     log_id = calls.dial(None, uri)
     t0 = time.monotonic()
     while "connected" not in states and time.monotonic() - t0 < 5:
@@ -91,6 +104,7 @@ def main() -> int:
             "path": info.path, "sha256": info.sha256,  # type: ignore[attr-defined]
             "duration_s": info.duration_s},  # type: ignore[attr-defined]
         "mute": [mute_at, unmute_at],
+        "counters": counters[-1] if counters else None,
     }), flush=True)
     del app
     return 0
