@@ -38,7 +38,7 @@ from agent_desktop.store.models import (
 )
 from sync.client import state
 from sync.client.apply import ChangeFormatError, apply_changes, parse_change
-from sync.client.errors import PermanentError, TooLarge, TransientError
+from sync.client.errors import Forbidden, PermanentError, TooLarge, TransientError
 from sync.client.transport import HttpTransport
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,18 @@ class SyncClient:
     def sync_round(self, progress: Progress | None = None,
                    should_stop: StopCheck | None = None) -> RoundResult:
         """Push everything, then pull until caught up; records the finish time."""
-        pushed = self.push(should_stop)
-        pulled = self.pull(progress, should_stop)
+        try:
+            pushed = self.push(should_stop)
+            pulled = self.pull(progress, should_stop)
+        except Forbidden as exc:
+            if "client_id" not in exc.reason:
+                raise
+            # Another user signed in on this install without bind_user noticing: this
+            # client id is theirs. Start a new one with a fresh download (outbox kept).
+            log.warning("client id belongs to another user; new client id and reset")
+            self._rotate_client_id()
+            raise TransientError("Switched sync identity for the signed-in user; "
+                                 "will retry.") from exc
         if pushed.conflicts or pulled.applied or pulled.removed:
             pulled.conflicts = self.fetch_conflicts()
         now = utcnow()
@@ -260,11 +270,15 @@ class SyncClient:
                 state.ensure_client_id(s)
                 return False
             log.warning("a different user signed in; new client id and full re-download")
+        self._rotate_client_id()
+        return True
+
+    def _rotate_client_id(self) -> None:
+        with self._db.transaction(applying_remote=True) as s:
             state.put(s, state.CLIENT_ID, str(uuid.uuid4()))
             state.drop(s, state.MUTATION_OFFSET)
             state.drop(s, state.CONFLICTS_AFTER)
         self._start_reset()
-        return True
 
     # --- pull ----------------------------------------------------------------------------
     def pull(self, progress: Progress | None = None,

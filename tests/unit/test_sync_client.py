@@ -511,3 +511,21 @@ def test_bulk_insert_resolves_parents_in_and_outside_the_page(db: Database) -> N
         assert rec.call_log_id == call.id and rec.upload_state == "done"
         assert rec.upload_offset == 5
     assert outbox_count(db) == 0
+
+
+def test_client_id_of_another_user_rotates_the_identity(db: Database) -> None:
+    from sync.client.errors import Forbidden
+
+    def handler(method: str, path: str, body: Any, params: Any) -> dict[str, Any]:
+        raise Forbidden("This client_id belongs to another user",
+                        reason="client_id belongs to another user")
+
+    client = SyncClient(db, FakeTransport(handler))  # type: ignore[arg-type]
+    before = client.client_id()
+    with pytest.raises(TransientError, match="will retry"):
+        client.sync_round()
+    assert client.client_id() != before
+    client._transport = FakeTransport(  # type: ignore[assignment]
+        lambda m, p, b, q: (_ for _ in ()).throw(Forbidden("no", reason="other")))
+    with pytest.raises(Forbidden):  # other refusals are not papered over
+        client.sync_round()
