@@ -179,17 +179,20 @@ class StereoRecorder(QObject):
             while not self._stop.wait(_WRITER_TICK_S):
                 self._drain(final=False)
             self._drain(final=True)
+            return
         except RecordingError as exc:
-            self._left.clear()
-            self._right.clear()
-            self.failed.emit(str(exc))
-            # Keep draining (and dropping) until stop() so memory cannot grow.
-            while not self._stop.wait(_WRITER_TICK_S):
-                self._left.clear()
-                self._right.clear()
+            message = str(exc)
         except Exception:
             log.exception("recording writer for %s failed", self.path)
-            self.failed.emit(f"Recording stopped: an internal error occurred ({self.path}).")
+            message = f"Recording stopped: an internal error occurred ({self.path})."
+        self.failed.emit(message)
+        # The call goes on: keep emptying the taps' queues until stop() so memory
+        # cannot grow, writing nothing more.
+        while True:
+            self._left.clear()
+            self._right.clear()
+            if self._stop.wait(_WRITER_TICK_S):
+                break
 
     def _drain(self, final: bool) -> None:
         assert self._writer is not None
