@@ -22,10 +22,12 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QCoreApplication
 
 from agent_desktop.credentials import CredentialStore
 from agent_desktop.logging_setup import configure_logging
@@ -57,6 +59,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         f"(default {DEFAULT_DEMO_ROWS}; 0 = none)")
     p.add_argument("--lang", choices=("en", "zh_CN"), default=None,
                    help="user-interface language (default: the general.language setting)")
+    p.add_argument("--no-phone", action="store_true",
+                   help="start without the softphone (no SIP stack, no simulated line)")
     args = p.parse_args(argv)
     if args.demo_rows < 0:
         p.error("--demo-rows must be 0 or more")
@@ -76,10 +80,13 @@ class AppContext:
     normalizer: PhoneNormalizer
     window: MainWindow
     log_handler: logging.Handler | None = None
+    phone_enabled: bool = True
     keep: list[Any] = field(default_factory=list)  # translators, hooks: keep references
+    stoppers: list[Any] = field(default_factory=list)  # called in reverse order on close
 
     def close(self) -> None:
         """Release what the process would release at exit (tests build several apps)."""
+        self.stop_background()
         self.window.close()
         self.window.deleteLater()
         self.db.close()
@@ -92,11 +99,14 @@ class AppContext:
             logging.getLogger().removeHandler(self.log_handler)
             self.log_handler.close()
 
-
-def _tr(text: str) -> str:
-    from PySide6.QtCore import QCoreApplication
-
-    return QCoreApplication.translate("App", text)
+    def stop_background(self) -> None:
+        """Stop what runs beside the window (SIP engine, simulated line), newest first."""
+        while self.stoppers:
+            stop = self.stoppers.pop()
+            try:
+                stop()
+            except Exception:
+                log.exception("stopping %r failed", stop)
 
 
 def show_fatal(text: str) -> None:
@@ -145,8 +155,9 @@ def _load_demo_data(db: Database, rows: int) -> None:
 
     log.info("generating %d demo customers", rows)
     # First start only, a few seconds: say what is happening instead of showing nothing.
-    note = QLabel(_tr("Preparing %1 demo customers for the first start…")
-                  .replace("%1", f"{rows:,}"))
+    message = QCoreApplication.translate(
+        "App", "Preparing %1 demo customers for the first start…").replace("%1", f"{rows:,}")
+    note = QLabel(message)
     note.setWindowTitle("Agent Desktop")
     note.setAlignment(Qt.AlignmentFlag.AlignCenter)
     note.setMargin(32)
@@ -188,6 +199,7 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
 
     install_emit_refcount_fix()
     timer = StartupTimer()
+    bench_first_paint = os.environ.get("AGENT_DESKTOP_BENCH_FIRST_PAINT") == "1"
     paths = AppPaths.from_root(args.data_dir)
     paths.ensure()
     handler = configure_logging(paths.log_file)
@@ -242,15 +254,16 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     today = TodayView(TodayModel(customers))
     window = MainWindow(customers, list_panel, detail, today, UiState(paths.ui_state_file))
     ctx = AppContext(paths, settings, credentials, db, search, customers, normalizer, window,
-                     log_handler=handler, keep=list(translators))
+                     log_handler=handler,
+                     # The benchmark quits at the first paint: no SIP stack to start/stop.
+                     phone_enabled=not args.no_phone and not bench_first_paint,
+                     keep=list(translators))
     window.settings_requested.connect(lambda: _open_settings(ctx))
 
-    # -- softphone (sip/, ui/softphone_*, ui/call_*) --------------------------------------
-    # Construct the engine + CallService + panel here, then: window.add_dock(panel, ...);
-    # detail.customer_shown → panel.set_customer; panel.open_customer_requested →
-    # window.open_customer(cid, focus=True); panel.new_customer_requested →
-    # window.new_customer(phone=...); a saved wrap-up → window.refresh_customer(cid) and
-    # today.model.refresh(); stop the engine on app.aboutToQuit (before ctx.close()).
+    # -- softphone (sip/, ui/softphone_*, ui/call_*, ui/wrapup_dialog.py) ----------------
+    # Started right after the first paint (the simulated line takes a second): see
+    # _start_phone. Stopped on app.aboutToQuit, before the window and database go.
+    app.aboutToQuit.connect(ctx.stop_background)
 
     # -- sync client (sync/client, ui/sync_*) --------------------------------------------
     # Construct the worker + status widget here: window.add_status_widget(...); after a
@@ -269,7 +282,7 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     # Not needed for the first frame: built right after it (start-up stays lean).
     ctx.keep += [timer, AfterFirstPaint(list_panel.table, lambda: _after_first_paint(ctx))]
     window.show()
-    if os.environ.get("AGENT_DESKTOP_BENCH_FIRST_PAINT") == "1":
+    if bench_first_paint:
         from ui.first_paint import FirstPaintProbe
 
         ctx.keep.append(FirstPaintProbe(list_panel.table, app))
@@ -304,7 +317,7 @@ def _after_first_paint(ctx: AppContext) -> None:
     popup = ReminderPopup(w)
     popup.setObjectName("reminderPopup")
     reminder.reminder.connect(popup.show_followups)
-    # Until the softphone is wired, "Call" opens the customer (the agent dials from there).
+    # "Call" opens the customer; with the phone up it also dials (see _start_phone).
     popup.call_requested.connect(lambda cid: w.open_customer(cid, focus=True))
     ctx.customers.tasks_changed.connect(reminder.rearm)
     reminder.start()
@@ -318,6 +331,87 @@ def _after_first_paint(ctx: AppContext) -> None:
     stats.setObjectName("agentStats")
     w.add_status_widget(stats)
     ctx.keep.append(stats)
+
+    if ctx.phone_enabled:
+        _start_phone(ctx, on_calls_changed=stats.refresh)
+
+
+def _start_phone(ctx: AppContext, on_calls_changed: Callable[..., None]) -> None:
+    """Softphone: SIP engine (pjsua2), call workflow, panel, wrap-up at hang-up.
+
+    With no registrar configured, a simulated customer line (a second pjsua2 process on
+    loopback that answers and plays audio) stands in for the PBX — the embedded default.
+    A problem is said in the status bar; the workspace keeps working without a phone.
+    """
+    import dataclasses
+
+    from PySide6.QtCore import Qt
+
+    w, settings = ctx.window, ctx.settings
+    try:
+        from agent_desktop.calls import CallService
+        from agent_desktop.dialplan import DialPlan
+        from agent_desktop.wrapup import WrapupService
+        from sip.config import SipConfig
+        from sip.engine import SipEngine
+        from sip.recorder import StereoRecorder
+        from sip.simline_process import SimLineProcess
+        from ui.softphone_panel import SoftphonePanel
+        from ui.wrapup_dialog import PendingWrapupsButton, WrapupDialog
+
+        config = SipConfig.from_settings(settings, ctx.credentials,
+                                         recordings_dir=ctx.paths.recordings_dir)
+        problems = config.problems()
+        if problems:
+            raise RuntimeError(" ".join(problems))
+        domain = settings.get("dialplan.domain").strip() or config.registrar
+        if not config.registrar:
+            simline = SimLineProcess()
+            ctx.stoppers.append(simline.stop)
+            domain = simline.start()
+            config = dataclasses.replace(config, bind_address="127.0.0.1")
+        engine = SipEngine(config, recorder_factory=StereoRecorder)
+        engine.start()
+        ctx.stoppers.append(engine.stop)
+        dialplan = DialPlan(ctx.normalizer, domain, prefix=settings.get("dialplan.prefix"),
+                            strip_country_code=settings.get("dialplan.strip_country_code"))
+        agent = settings.get("sip.username")
+        calls = CallService(ctx.db, engine, dialplan, ctx.search,
+                            no_answer_timeout_s=settings.get("sip.no_answer_timeout_s"),
+                            recordings_dir=ctx.paths.recordings_dir, agent=agent)
+    except Exception as exc:
+        log.exception("softphone not started")
+        ctx.stop_background()
+        w.statusBar().showMessage(QCoreApplication.translate(
+            "App", "The phone could not start: %1").replace("%1", str(exc)))
+        return
+    panel = SoftphonePanel(calls, engine)
+    dock = w.add_dock(panel, QCoreApplication.translate("App", "Phone"),
+                      Qt.DockWidgetArea.RightDockWidgetArea)
+    w.resizeDocks([dock], [330], Qt.Orientation.Horizontal)
+    wrapups = WrapupService(ctx.db, settings, agent=agent)
+    dialog = WrapupDialog(wrapups, w)
+    dialog.setObjectName("wrapupDialog")
+    pending = PendingWrapupsButton(wrapups, dialog)
+    w.add_status_widget(pending)
+    # The wrap-up opens the moment an answered call ends (ARCHITECTURE.md §5).
+    calls.call_ended.connect(
+        lambda log_id, outcome, _reason: dialog.show_wrapup(log_id)
+        if outcome == "answered" else None)
+    calls.call_ended.connect(lambda *_a: w.today.model.refresh())
+    calls.call_ended.connect(on_calls_changed)
+    wrapups.wrapup_saved.connect(on_calls_changed)
+    wrapups.wrapup_saved.connect(lambda _log, cid: w.refresh_customer(cid) if cid else None)
+    wrapups.wrapup_saved.connect(lambda *_a: w.today.model.refresh())
+    w.detail.customer_shown.connect(panel.set_customer)
+    if (cid := w.current_customer_id()) is not None:
+        panel.set_customer(cid)
+    panel.open_customer_requested.connect(lambda cid: w.open_customer(cid, focus=True))
+    panel.new_customer_requested.connect(lambda number: w.new_customer(phone=number))
+    for popup in (k for k in ctx.keep if type(k).__name__ == "ReminderPopup"):
+        popup.call_requested.connect(lambda cid: panel.dial_customer(cid))  # one-click call
+    dialog.show_next_pending()  # a wrap-up left open by a crash or a quit comes back
+    ctx.keep += [engine, calls, panel, wrapups, dialog, pending]
 
 
 def _wire_import_export(ctx: AppContext) -> None:
@@ -361,9 +455,10 @@ def _open_settings(ctx: AppContext) -> None:
 def _show_settings_warnings(parent: Any, warnings: list[str]) -> None:
     from PySide6.QtWidgets import QMessageBox
 
-    box = QMessageBox(QMessageBox.Icon.Warning, _tr("Settings"),
-                      _tr("Some settings could not be used:") + "\n\n" +
-                      "\n".join(warnings), QMessageBox.StandardButton.Ok, parent)
+    title = QCoreApplication.translate("App", "Settings")
+    intro = QCoreApplication.translate("App", "Some settings could not be used:")
+    box = QMessageBox(QMessageBox.Icon.Warning, title, intro + "\n\n" + "\n".join(warnings),
+                      QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("settingsWarnings")
     box.open()
 

@@ -220,6 +220,51 @@ class ScriptedScenario(QObject):
         until = time.monotonic() + float(step.get("ms", 200)) / 1000
         return lambda: time.monotonic() >= until
 
+    # -- the call workflow (needs the softphone; see agent_desktop.app._start_phone) --------
+
+    def _softphone(self) -> Any:
+        panel = self._window.findChild(QWidget, "softphonePanel")
+        if panel is None:
+            raise ScenarioError("the softphone is not running")
+        return panel
+
+    def _op_wait_phone(self, step: dict[str, Any], info: dict[str, Any]) -> Condition:
+        return lambda: self._window.findChild(QWidget, "softphonePanel") is not None
+
+    def _op_dial(self, step: dict[str, Any], info: dict[str, Any]) -> Condition:
+        """Ctrl+D dials the selected customer; waits until the call is connected."""
+        panel = self._softphone()
+        # From the results table: a focused line edit takes Ctrl+D/Ctrl+E itself on X11
+        # (delete / end of line), so the softphone's window shortcuts never see them there.
+        table = self._window.customer_list.table
+        table.setFocus(Qt.FocusReason.OtherFocusReason)
+        QTest.keyClick(table, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+
+        def connected() -> bool:
+            info["state"] = panel.state_label.text()
+            info["message"] = panel.message_label.text()
+            call = panel.current_call
+            info["call_log_id"] = call
+            return call is not None and panel._calls.state_of(call) == "connected"
+        return connected
+
+    def _op_hangup(self, step: dict[str, Any], info: dict[str, Any]) -> Condition:
+        """Ctrl+E hangs up; waits for the wrap-up dialog that opens at hang-up."""
+        table = self._window.customer_list.table
+        table.setFocus(Qt.FocusReason.OtherFocusReason)
+        QTest.keyClick(table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+        return lambda: (d := self._window.findChild(QWidget, "wrapupDialog")) is not None \
+            and d.isVisible()
+
+    def _op_wrapup(self, step: dict[str, Any], info: dict[str, Any]) -> Condition:
+        """Pick disposition #n (as hotkey n would), type notes, save (Enter)."""
+        dialog: Any = self._window.findChild(QWidget, "wrapupDialog")
+        info["call_log_id"] = dialog.current_call()
+        dialog.choose_disposition(int(step.get("disposition", 1)) - 1)
+        dialog.notes.insertPlainText(step.get("notes", ""))
+        dialog.save()
+        return lambda: not dialog.isVisible()
+
     def _op_screenshot(self, step: dict[str, Any], info: dict[str, Any]) -> None:
         """Grab the X screen (what a person would see), falling back to the window."""
         self._shots.mkdir(parents=True, exist_ok=True)

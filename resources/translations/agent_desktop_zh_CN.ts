@@ -147,6 +147,29 @@
     </message>
 </context>
 <context>
+    <name>App</name>
+    <message>
+        <source>Preparing %1 demo customers for the first start…</source>
+        <translation>正在为首次启动准备 %1 位演示客户…</translation>
+    </message>
+    <message>
+        <source>The phone could not start: %1</source>
+        <translation>电话无法启动：%1</translation>
+    </message>
+    <message>
+        <source>Phone</source>
+        <translation>电话</translation>
+    </message>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>Some settings could not be used:</source>
+        <translation>部分设置无法使用：</translation>
+    </message>
+</context>
+<context>
     <name>ConflictsModel</name>
     <message>
         <source>Record</source>

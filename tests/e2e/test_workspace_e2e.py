@@ -179,3 +179,59 @@ def test_chinese_ui_screenshot(xvfb: str, tmp_path: Path) -> None:
     data = run_app(xvfb, tmp_path, steps, "--lang", "zh_CN")
     assert (SHOTS / "06-zh_CN.png").exists()
     assert data["steps"][1]["name"]
+
+
+def _answering_customer() -> tuple[str, str]:
+    """(name, E.164) of a demo customer whose first number the simulated line answers
+    (its last digit picks the line's behaviour: 2 busy, 3 no answer, 4 reject, …)."""
+    for c in generate(DEMO_ROWS):
+        # A Chinese number: the panel dials the number as typed, parsed in the default
+        # region (CN); a foreign national-format number would be refused (reported).
+        if c.country == "CN" and c.phones and c.phones[0].e164[-1] in "01789":
+            return c.name, c.phones[0].e164
+    raise AssertionError("no answering demo customer")
+
+
+def test_call_wrap_up_from_the_workspace(xvfb: str, tmp_path: Path) -> None:
+    """Click-to-dial the selected customer through the real SIP stack and the simulated
+    line, hang up, and save the wrap-up that opens at hang-up."""
+    name, e164 = _answering_customer()
+    steps: list[dict[str, object]] = [
+        {"op": "wait_rows", "min": 20},
+        {"op": "type", "target": "search", "text": e164[1:]},  # digits find the number
+        {"op": "rows", "min": 1},
+        {"op": "open_row", "row": 0},
+        {"op": "wait_phone", "timeout_s": 60},
+        {"op": "dial", "timeout_s": 30},
+        {"op": "wait", "ms": 1500},
+        {"op": "screenshot", "name": "09-call"},
+        {"op": "hangup", "timeout_s": 30},
+        {"op": "screenshot", "name": "10-wrapup"},
+        {"op": "wrapup", "disposition": 1, "notes": "Wants a quote (e2e)"},
+        {"op": "wait", "ms": 300},
+        {"op": "screenshot", "name": "11-after-wrapup"},
+        {"op": "screenshot", "name": "12-window-call", "window": True},
+    ]
+    data = run_app(xvfb, tmp_path, steps)
+    opened = next(s for s in data["steps"] if s["op"] == "open_row")
+    assert opened["name"] == name
+    call_id = next(s for s in data["steps"] if s["op"] == "wrapup")["call_log_id"]
+    dialled = next(s for s in data["steps"] if s["op"] == "dial")
+    assert dialled["state"] == "Connected"
+
+    from agent_desktop.store.models import CallLog, Recording
+
+    db = Database.open(AppPaths.from_root(tmp_path).database)
+    try:
+        with db.transaction() as s:
+            call = s.get(CallLog, call_id)
+            assert call is not None and call.customer_id == opened["customer_id"]
+            assert call.outcome == "answered" and call.talk_seconds > 0
+            assert call.wrapped_up_at is not None and call.disposition
+            assert "Wants a quote (e2e)" in call.wrapup_notes
+            recs = s.scalars(select(Recording).where(Recording.call_log_id == call_id)).all()
+            assert recs and recs[0].sha256
+            entities = {(o.entity, o.entity_uuid) for o in s.scalars(select(Outbox))}
+            assert ("call_log", call.uuid) in entities
+    finally:
+        db.close()

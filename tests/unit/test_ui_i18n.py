@@ -29,7 +29,7 @@ def test_every_string_has_a_chinese_translation() -> None:
 
 
 def test_app_runs_in_chinese(app_root: Path) -> None:
-    ctx = build(parse_args(["--data-dir", str(app_root), "--demo-rows", "0",
+    ctx = build(parse_args(["--no-phone", "--data-dir", str(app_root), "--demo-rows", "0",
                             "--lang", "zh_CN"]))
     assert isinstance(ctx, AppContext)
     try:
@@ -57,14 +57,15 @@ def test_language_from_settings(app_root: Path) -> None:
     paths = AppPaths.from_root(app_root)
     paths.ensure()
     paths.settings_file.write_text('[general]\nlanguage = "zh_CN"\n', encoding="utf-8")
-    ctx = build(parse_args(["--data-dir", str(app_root), "--demo-rows", "0"]))
+    ctx = build(parse_args(["--no-phone", "--data-dir", str(app_root), "--demo-rows", "0"]))
     assert isinstance(ctx, AppContext)
     try:
         assert ctx.window.windowTitle() == "坐席工作台"
     finally:
         ctx.close()
     # --lang wins over the setting.
-    ctx = build(parse_args(["--data-dir", str(app_root), "--demo-rows", "0", "--lang", "en"]))
+    ctx = build(parse_args(["--no-phone", "--data-dir", str(app_root), "--demo-rows", "0",
+                            "--lang", "en"]))
     assert isinstance(ctx, AppContext)
     try:
         assert ctx.window.windowTitle() == "Agent Desktop"

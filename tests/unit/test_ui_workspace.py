@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QToolButton,
+    QWidget,
 )
 from sqlalchemy import select
 
@@ -51,8 +52,8 @@ def seed(root: Path) -> None:
 
 
 def make(root: Path, *extra: str) -> AppContext:
-    ctx = build(parse_args(["--data-dir", str(root), "--demo-rows", "0", "--lang", "en",
-                            *extra]))
+    ctx = build(parse_args(["--no-phone", "--data-dir", str(root), "--demo-rows", "0",
+                            "--lang", "en", *extra]))
     assert isinstance(ctx, AppContext)
     return ctx
 
@@ -303,7 +304,7 @@ def test_corrupt_database_gives_plain_message_and_exit_2(
     paths.database.write_bytes(garbage)
     shown: list[str] = []
     monkeypatch.setattr(app_module, "show_fatal", shown.append)
-    result = build(parse_args(["--data-dir", str(app_root), "--demo-rows", "0"]))
+    result = build(parse_args(["--no-phone", "--data-dir", str(app_root), "--demo-rows", "0"]))
     assert result == app_module.EXIT_STORE_ERROR
     assert shown and "left untouched" in shown[0]
     assert paths.database.read_bytes() == garbage
@@ -425,3 +426,26 @@ def test_escape_in_results_returns_to_search(ctx: AppContext, qtbot) -> None:  #
     with qtbot.waitSignal(panel.model.query_loaded, timeout=3000):
         qtbot.keyClick(panel.table, Qt.Key.Key_Escape)
     assert panel.search.text() == "" and panel.model.rowCount() == 4
+
+
+def test_phone_problem_is_said_and_workspace_keeps_working(app_root: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """A softphone that cannot start (TLS without a CA file) is reported in plain words;
+    nothing SIP is left running and the customer workspace still works."""
+    seed(app_root)
+    paths = AppPaths.from_root(app_root)
+    paths.settings_file.write_text(
+        '[sip]\nregistrar = "pbx.example.com"\nusername = "1001"\ntransport = "tls"\n',
+        encoding="utf-8")
+    ctx = build(parse_args(["--data-dir", str(app_root), "--demo-rows", "0", "--lang", "en"]))
+    assert isinstance(ctx, AppContext)
+    try:
+        w = ctx.window
+        with qtbot.waitExposed(w):
+            w.show()
+        qtbot.waitUntil(lambda: "phone could not start" in w.statusBar().currentMessage())
+        assert "CA file" in w.statusBar().currentMessage()
+        assert w.findChild(QWidget, "softphonePanel") is None
+        assert ctx.stoppers == []
+        assert select_row(ctx, 0)
+    finally:
+        ctx.close()
