@@ -49,13 +49,13 @@ def test_call_is_recorded_and_linked(simline: SimLine, engine_factory: EngineFac
     path = Path(started.args[1])
     assert path.is_file() and path.parent == rec_dir  # where start-up repair looks
     assert info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert 2.0 <= info.duration_s <= 6.0
+    assert 2.0 <= info.duration_s <= 12.0
     with db.session() as s:
         rows = s.query(Recording).filter(Recording.call_log_id == log_id).all()
     assert len(rows) == 1
     row = rows[0]
     spans = json.loads(row.paused_spans)
-    assert len(spans) == 1 and 0.7 <= spans[0][1] - spans[0][0] <= 1.6, spans
+    assert len(spans) == 1 and 0.7 <= spans[0][1] - spans[0][0] <= 3.0, spans
     assert (row.state, row.sha256, row.size_bytes) == ("complete", info.sha256,
                                                        path.stat().st_size)
     assert row.path == str(path.relative_to(rec_dir))
