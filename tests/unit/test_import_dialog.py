@@ -210,3 +210,26 @@ def test_action_combo_in_duplicates_table(qtbot: QtBot, dialog: ImportDialog, db
     with qtbot.waitSignal(dialog.imported, timeout=20000) as blocker:
         qtbot.mouseClick(dialog.next_button, Qt.MouseButton.LeftButton)
     assert (blocker.args[0].imported, blocker.args[0].merged) == (3, 0)
+
+
+def test_cancel_during_import_reports_what_was_saved(qtbot: QtBot, dialog: ImportDialog,
+                                                     db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "many.csv"
+    path.write_text("name,phone\n" + "".join(f"P{i},\n" for i in range(3000)),
+                    encoding="utf-8")
+    dialog.set_file(path)
+    wait_idle(qtbot, dialog)
+    qtbot.mouseClick(dialog.next_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, dialog)
+    with qtbot.waitSignal(dialog.imported, timeout=60000) as blocker:
+        qtbot.mouseClick(dialog.next_button, Qt.MouseButton.LeftButton)
+        assert dialog.busy() and dialog.cancel_button.isEnabled()
+        qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+        assert dialog.isVisible()  # cancelling the work does not close the dialog
+    result = blocker.args[0]
+    assert result.cancelled and not result.complete
+    assert "Cancelled: rows up to line" in dialog.report_summary.text()
+    with db.transaction() as s:
+        saved = len(list(s.scalars(select(Customer.id))))
+    assert saved == result.imported < 3000
+    assert result.committed_through == result.imported + 1
