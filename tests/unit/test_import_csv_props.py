@@ -5,12 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent_desktop.importing import ImportFileError, ImportService, ReadOptions
 from agent_desktop.importing.readers import detect_delimiter, iter_csv
+from agent_desktop.phones import PhoneNormalizer
+from agent_desktop.store.db import Database
 
 # Any printable text, plus the characters that make CSV hard. No lone surrogates (not
 # encodable) and no other control characters (Excel cannot type them either).
@@ -97,3 +102,45 @@ def test_delimiter_detection(delimiter: str, width: int) -> None:
     header = delimiter.join(f"列{i}" for i in range(width))
     row = delimiter.join(f"v{i}" for i in range(width))
     assert detect_delimiter(f"{header}\r\n{row}\r\n{row}\r\n") == delimiter
+
+
+@pytest.fixture(scope="module")
+def scan_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    d = Database.open(tmp_path_factory.mktemp("props") / "p.sqlite3")
+    yield d
+    d.close()
+
+
+NAME_OR_EMPTY = st.one_of(st.just(""), CELL.filter(bool))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(NAME_OR_EMPTY, CELL), max_size=20),
+       encoding=st.sampled_from(["utf-8-sig", "gb18030"]))
+def test_scan_rejects_exactly_the_nameless_rows_by_file_line(
+        scan_db: Database, rows: list[tuple[str, str]], encoding: str) -> None:
+    """Through the whole service: multi-line quoted notes shift line numbers, and the
+    report still names the file line where each bad record starts."""
+    records = [["name", "note"], *[list(r) for r in rows]]
+    path = _write(records, ",", encoding)
+    try:
+        service = ImportService(scan_db, PhoneNormalizer("CN"))
+        expected: list[int] = []
+        line = 2
+        for name, note in rows:
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerow([name, note])
+            if not name and note:
+                expected.append(line)
+            line += buf.getvalue().count("\n")
+        if not any(n or t for n, t in rows):
+            with pytest.raises(ImportFileError):
+                service.preview(path)
+            return
+        plan = service.scan(service.preview(path, ReadOptions(encoding=encoding)))
+    finally:
+        path.unlink()
+    assert [p.line for p in plan.rejected] == expected
+    assert all(p.reason == "missing name" for p in plan.rejected)
+    assert plan.valid_rows == sum(1 for n, _ in rows if n)
