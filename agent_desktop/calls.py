@@ -185,6 +185,10 @@ class CallService(QObject):
         backend.recording_started.connect(self._on_recording_started)
         backend.recording_finished.connect(self._on_recording_finished)
 
+    def set_dialplan(self, dialplan: DialPlan) -> None:
+        """Settings changed (prefix, domain, registrar): used from the next dial on."""
+        self._dialplan = dialplan
+
     # -- queries for the panel ------------------------------------------------------------
     def customer_numbers(self, customer_id: int) -> list[DialableNumber]:
         with self._db.session() as s:

@@ -340,3 +340,11 @@ def test_describe_logged_for_the_timeline(args: tuple[str | None, int | None, st
     from agent_desktop.calls import describe_logged
 
     assert describe_logged(*args) == text
+
+
+def test_dialplan_can_change_with_settings(db: Database) -> None:
+    fake = FakePhoneBackend()
+    svc = make(db, fake)
+    svc.set_dialplan(DialPlan(PhoneNormalizer("CN"), "pbx.example.com", prefix="9"))
+    svc.dial(None, "1001")
+    assert fake.requests == [("dial", 1, "sip:91001@pbx.example.com")]
