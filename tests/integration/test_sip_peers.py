@@ -259,3 +259,26 @@ def test_reconfigure_from_direct_to_registrar(tmp_path: Path, peers: list[Peer],
     engine.reconfigure(SipConfig(bind_address="127.0.0.1", registrar=kam.address,
                                  username="1001", password="s3cret"))
     assert wait_reg(engine, qtbot, RegState.REGISTERED) == "Registered"
+
+
+def test_incoming_call_routed_by_kamailio_to_the_registered_agent(
+        tmp_path: Path, peers: list[Peer], engine_factory: EngineFactory,
+        service_for: Callable[..., CallService], db: Database, qtbot: QtBot) -> None:
+    kam = Kamailio(tmp_path, {"1001": "s3cret", "2001": "b4resip"})
+    peers.append(kam)
+    engine = engine_factory(registrar=kam.address, username="1001", password="s3cret")
+    wait_reg(engine, qtbot, RegState.REGISTERED)
+    caller = Baresip(tmp_path, WAV, "2001", registrar=kam.address, password="b4resip")
+    peers.append(caller)
+    svc = service_for(engine, kam.address)
+    with qtbot.waitSignal(svc.incoming, timeout=8000) as inc:
+        reply = caller.command("dial", f"sip:1001@{kam.address}")
+    assert reply.get("ok") is True, reply
+    log_id, _cust, number, _name = inc.args
+    assert number == "2001"
+    svc.answer(log_id)
+    qtbot.waitUntil(lambda: svc.state_of(log_id) == CallState.CONNECTED, timeout=5000)
+    with qtbot.waitSignal(svc.call_ended, timeout=5000) as ended:
+        svc.hangup(log_id)
+    assert ended.args[1:] == ["answered", "Call ended by you"]
+    assert outcome_of(db, log_id)[0] == "answered"
