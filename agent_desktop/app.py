@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from agent_desktop.credentials import CredentialStore
 from agent_desktop.logging_setup import configure_logging
@@ -61,6 +61,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="user-interface language (default: the general.language setting)")
     p.add_argument("--no-phone", action="store_true",
                    help="start without the softphone (no SIP stack, no simulated line)")
+    p.add_argument("--no-sync", action="store_true",
+                   help="start without syncing (no embedded or central server)")
     args = p.parse_args(argv)
     if args.demo_rows < 0:
         p.error("--demo-rows must be 0 or more")
@@ -81,6 +83,8 @@ class AppContext:
     window: MainWindow
     log_handler: logging.Handler | None = None
     phone_enabled: bool = True
+    sync_enabled: bool = True
+    demo_rows: int = 0
     keep: list[Any] = field(default_factory=list)  # translators, hooks: keep references
     stoppers: list[Any] = field(default_factory=list)  # called in reverse order on close
 
@@ -257,6 +261,8 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
                      log_handler=handler,
                      # The benchmark quits at the first paint: no SIP stack to start/stop.
                      phone_enabled=not args.no_phone and not bench_first_paint,
+                     sync_enabled=not args.no_sync and not bench_first_paint,
+                     demo_rows=args.demo_rows,
                      keep=list(translators))
     window.settings_requested.connect(lambda: _open_settings(ctx))
 
@@ -266,8 +272,7 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     app.aboutToQuit.connect(ctx.stop_background)
 
     # -- sync client (sync/client, ui/sync_*) --------------------------------------------
-    # Construct the worker + status widget here: window.add_status_widget(...); after a
-    # pull that changed customers: window.refresh_list() / window.refresh_customer(cid).
+    # Started right after the first paint as well: see _start_sync.
 
     # -- import / export (ui/import_dialog.py, ui/export_action.py) ---------------------
     _wire_import_export(ctx)
@@ -334,6 +339,8 @@ def _after_first_paint(ctx: AppContext) -> None:
 
     if ctx.phone_enabled:
         _start_phone(ctx, on_calls_changed=stats.refresh)
+    if ctx.sync_enabled:
+        _start_sync(ctx)
 
 
 def _start_phone(ctx: AppContext, on_calls_changed: Callable[..., None]) -> None:
@@ -412,6 +419,111 @@ def _start_phone(ctx: AppContext, on_calls_changed: Callable[..., None]) -> None
         popup.call_requested.connect(lambda cid: panel.dial_customer(cid))  # one-click call
     dialog.show_next_pending()  # a wrap-up left open by a crash or a quit comes back
     ctx.keep += [engine, calls, panel, wrapups, dialog, pending]
+
+
+class _Relay(QObject):
+    """Brings a background thread's result to the GUI thread (queued signal)."""
+
+    done = Signal(str, str)  # result, error
+
+
+def _start_sync(ctx: AppContext) -> None:
+    """Sync with the central server (`server.url`); with none configured, an embedded
+    server on loopback (a child process, started off the GUI thread: it takes seconds) with
+    a demo team whose passwords live in the keyring — never in a file."""
+    import secrets
+    import threading
+
+    from ui.sync_status import SyncStatusWidget
+
+    w, settings, creds = ctx.window, ctx.settings, ctx.credentials
+    status = SyncStatusWidget()
+    status.setObjectName("syncStatus")
+    w.add_status_widget(status)
+    url = str(settings.get("server.url")).strip()
+    relay = _Relay(w)
+    ctx.keep += [status, relay]
+    relay.done.connect(lambda result, error: _connect_sync(ctx, status, result, error))
+    if url:
+        relay.done.emit(url, "")
+        return
+
+    def start_embedded() -> None:
+        try:
+            from sync.server.embedded import EmbeddedServer
+
+            server = EmbeddedServer(ctx.paths.data_dir / "server")
+            ctx.stoppers.append(server.stop)
+            first = not (server.data_dir / "server.db").exists()
+            passwords = []
+            for user in ("agent", "lead"):
+                key = f"embedded-server:{user}"
+                pw = creds.get(key)
+                if not pw:
+                    pw = secrets.token_urlsafe(18)
+                    creds.set(key, pw)
+                passwords.append(pw)
+            # The server seeds the same demo customers (same uuids) as the desktop did.
+            server.seed_demo(passwords[0], passwords[1],
+                             customers=ctx.demo_rows if first else 0)
+            relay.done.emit(server.start(), "")
+        except Exception as exc:
+            log.exception("embedded sync server not started")
+            relay.done.emit("", str(exc))
+
+    threading.Thread(target=start_embedded, name="embedded-server", daemon=True).start()
+
+
+def _connect_sync(ctx: AppContext, status: Any, url: str, error: str) -> None:
+    w, settings = ctx.window, ctx.settings
+    if error or not url:
+        status.set_error(error)
+        w.statusBar().showMessage(QCoreApplication.translate(
+            "App", "Sync is not available: %1").replace("%1", error), 15_000)
+        return
+    from sync.client.factory import build_sync_service
+
+    service = build_sync_service(ctx.db, settings, ctx.credentials,
+                                 ctx.paths.recordings_dir, url)
+    service.status_changed.connect(status.set_status)
+    service.last_synced.connect(status.set_last_synced)
+    service.error.connect(status.set_error)
+    service.initial_progress.connect(status.set_initial_progress)
+    service.conflicts_changed.connect(status.set_conflicts)
+    service.data_changed.connect(w.refresh_list)
+    service.data_changed.connect(lambda: w.today.model.refresh())
+    service.data_changed.connect(
+        lambda: w.refresh_customer(cid) if (cid := w.current_customer_id()) else None)
+    status.sync_requested.connect(service.sync_now)
+    ctx.customers.customer_changed.connect(lambda _cid: service.local_change())
+    ctx.customers.tasks_changed.connect(service.local_change)
+
+    def sign_in_dialog() -> None:
+        from ui.sync_signin_dialog import SignInDialog
+
+        note = "" if ctx.credentials.persistent else ctx.credentials.problem
+        dialog = SignInDialog(url, str(settings.get("server.username")), note, w)
+        dialog.sign_in_requested.connect(service.sign_in)
+        service.signed_in.connect(dialog.on_signed_in)
+        service.sign_in_failed.connect(dialog.on_sign_in_failed)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def conflicts_view() -> None:
+        from ui.sync_conflicts_view import ConflictsView
+
+        if service.conflicts is not None:
+            w.add_dock(ConflictsView(service.conflicts),
+                       QCoreApplication.translate("App", "Sync conflicts"))
+
+    status.sign_in_requested.connect(sign_in_dialog)
+    status.conflicts_requested.connect(conflicts_view)
+    service.start()
+    ctx.stoppers.append(service.stop)
+    ctx.keep.append(service)
+    if not str(settings.get("server.url")).strip():
+        password = ctx.credentials.get("embedded-server:agent") or ""
+        service.sign_in("agent", password, True)
 
 
 def _wire_import_export(ctx: AppContext) -> None:

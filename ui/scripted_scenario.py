@@ -47,6 +47,7 @@ class ScriptedScenario(QObject):
         self._timeout = float(spec.get("timeout_s", 20))
         self._log: list[dict[str, Any]] = []
         self._index = -1
+        self._last_synced = ""
         self._wait: Condition | None = None
         self._deadline = 0.0
         self._timer = QTimer(self)
@@ -264,6 +265,28 @@ class ScriptedScenario(QObject):
         dialog.notes.insertPlainText(step.get("notes", ""))
         dialog.save()
         return lambda: not dialog.isVisible()
+
+    # -- sync (see agent_desktop.app._start_sync) -----------------------------------------
+
+    def _op_wait_sync(self, step: dict[str, Any], info: dict[str, Any]) -> Condition:
+        """Wait for the sync status `status` (default online); with `after_previous`, for
+        a round that finished after the last recorded one."""
+        previous = self._last_synced
+
+        def ready() -> bool:
+            widget: Any = self._window.findChild(QWidget, "syncStatus")
+            if widget is None:
+                return False
+            info["status"] = widget.status
+            info["last_synced"] = widget.last_synced_iso
+            info["error"] = widget.error_text
+            ok = widget.status == step.get("status", "online") and bool(widget.last_synced_iso)
+            if ok and step.get("after_previous"):
+                ok = widget.last_synced_iso != previous
+            if ok:
+                self._last_synced = widget.last_synced_iso
+            return bool(ok)
+        return ready
 
     def _op_screenshot(self, step: dict[str, Any], info: dict[str, Any]) -> None:
         """Grab the X screen (what a person would see), falling back to the window."""

@@ -161,6 +161,14 @@
         <translation>电话</translation>
     </message>
     <message>
+        <source>Sync is not available: %1</source>
+        <translation>同步不可用：%1</translation>
+    </message>
+    <message>
+        <source>Sync conflicts</source>
+        <translation>同步冲突</translation>
+    </message>
+    <message>
         <source>Settings</source>
         <translation>设置</translation>
     </message>

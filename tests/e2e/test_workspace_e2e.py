@@ -132,7 +132,8 @@ def test_agent_searches_opens_tags_and_saves(xvfb: str, tmp_path: Path) -> None:
         {"op": "screenshot", "name": "07-overview"},
         {"op": "screenshot", "name": "08-window", "window": True},
     ]
-    data = run_app(xvfb, tmp_path, steps)
+    # Offline (--no-sync): the edits' outbox rows stay for this test to inspect.
+    data = run_app(xvfb, tmp_path, steps, "--no-sync")
     searched = [s for s in data["steps"] if s["op"] == "rows"]
     assert searched[0]["query"] == latin
     assert all(latin in name for name in searched[0]["rows"])
@@ -176,7 +177,7 @@ def test_chinese_ui_screenshot(xvfb: str, tmp_path: Path) -> None:
         {"op": "wait", "ms": 300},
         {"op": "screenshot", "name": "06-zh_CN"},
     ]
-    data = run_app(xvfb, tmp_path, steps, "--lang", "zh_CN")
+    data = run_app(xvfb, tmp_path, steps, "--lang", "zh_CN", "--no-sync", "--no-phone")
     assert (SHOTS / "06-zh_CN.png").exists()
     assert data["steps"][1]["name"]
 
@@ -212,7 +213,7 @@ def test_call_wrap_up_from_the_workspace(xvfb: str, tmp_path: Path) -> None:
         {"op": "screenshot", "name": "11-after-wrapup"},
         {"op": "screenshot", "name": "12-window-call", "window": True},
     ]
-    data = run_app(xvfb, tmp_path, steps)
+    data = run_app(xvfb, tmp_path, steps, "--no-sync")
     opened = next(s for s in data["steps"] if s["op"] == "open_row")
     assert opened["name"] == name
     call_id = next(s for s in data["steps"] if s["op"] == "wrapup")["call_log_id"]
@@ -235,3 +236,39 @@ def test_call_wrap_up_from_the_workspace(xvfb: str, tmp_path: Path) -> None:
             assert ("call_log", call.uuid) in entities
     finally:
         db.close()
+
+
+def test_edit_reaches_the_embedded_sync_server(xvfb: str, tmp_path: Path) -> None:
+    """The embedded default syncs: the app starts its loopback server, signs in with the
+    keyring-held demo password, and a tag added by the agent is pushed to the server."""
+    tag = "synced-e2e"
+    steps: list[dict[str, object]] = [
+        {"op": "wait_rows", "min": 20},
+        {"op": "wait_sync", "timeout_s": 120},
+        {"op": "open_row", "row": 2},
+        {"op": "add_tag", "text": tag},
+        {"op": "wait_sync", "after_previous": True, "timeout_s": 60},
+        {"op": "screenshot", "name": "13-synced"},
+    ]
+    data = run_app(xvfb, tmp_path, steps, "--no-phone", timeout=300)
+    synced = [s for s in data["steps"] if s["op"] == "wait_sync"]
+    assert synced[-1]["status"] == "online" and not synced[-1]["error"]
+
+    import sqlite3
+
+    db = Database.open(AppPaths.from_root(tmp_path).database)
+    try:
+        with db.transaction() as s:
+            tag_row = s.scalars(select(Tag).where(Tag.name == tag)).one()
+            pending = s.scalars(select(Outbox).where(Outbox.entity_uuid == tag_row.uuid)).all()
+            assert pending == []  # pushed and acknowledged
+            uuid = tag_row.uuid
+    finally:
+        db.close()
+    server_db = AppPaths.from_root(tmp_path).data_dir / "server" / "server.db"
+    with sqlite3.connect(server_db) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        found = [t for t in tables
+                 if any(uuid in str(v) for row in conn.execute(f'SELECT * FROM "{t}"')
+                        for v in row)]
+    assert found, "the tag's uuid is not on the server"

@@ -11,6 +11,8 @@ from PySide6.QtCore import Qt, QTranslator
 from agent_desktop.app import AppContext, build, parse_args
 from ui.i18n import TRANSLATIONS_DIR, resolve_language
 
+# The workspace alone: no SIP stack and no sync server in the test process.
+ALONE = ["--no-phone", "--no-sync"]
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")
 
 TS = TRANSLATIONS_DIR / "agent_desktop_zh_CN.ts"
@@ -29,7 +31,7 @@ def test_every_string_has_a_chinese_translation() -> None:
 
 
 def test_app_runs_in_chinese(app_root: Path) -> None:
-    ctx = build(parse_args(["--no-phone", "--data-dir", str(app_root), "--demo-rows", "0",
+    ctx = build(parse_args([*ALONE, "--data-dir", str(app_root), "--demo-rows", "0",
                             "--lang", "zh_CN"]))
     assert isinstance(ctx, AppContext)
     try:
@@ -57,14 +59,14 @@ def test_language_from_settings(app_root: Path) -> None:
     paths = AppPaths.from_root(app_root)
     paths.ensure()
     paths.settings_file.write_text('[general]\nlanguage = "zh_CN"\n', encoding="utf-8")
-    ctx = build(parse_args(["--no-phone", "--data-dir", str(app_root), "--demo-rows", "0"]))
+    ctx = build(parse_args([*ALONE, "--data-dir", str(app_root), "--demo-rows", "0"]))
     assert isinstance(ctx, AppContext)
     try:
         assert ctx.window.windowTitle() == "坐席工作台"
     finally:
         ctx.close()
     # --lang wins over the setting.
-    ctx = build(parse_args(["--no-phone", "--data-dir", str(app_root), "--demo-rows", "0",
+    ctx = build(parse_args([*ALONE, "--data-dir", str(app_root), "--demo-rows", "0",
                             "--lang", "en"]))
     assert isinstance(ctx, AppContext)
     try:

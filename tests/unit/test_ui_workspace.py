@@ -35,6 +35,8 @@ from agent_desktop.store.models import Customer, Outbox, Tag
 from ui.today_view import CUSTOMER_ID_ROLE
 
 # Offscreen platform notes when windows/popups (e.g. the tag completer) are shown.
+# The workspace alone: no SIP stack and no sync server in the test process.
+ALONE = ["--no-phone", "--no-sync"]
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints",
                                        "does not support raise",
                                        "does not support grabbing")
@@ -52,7 +54,7 @@ def seed(root: Path) -> None:
 
 
 def make(root: Path, *extra: str) -> AppContext:
-    ctx = build(parse_args(["--no-phone", "--data-dir", str(root), "--demo-rows", "0",
+    ctx = build(parse_args([*ALONE, "--data-dir", str(root), "--demo-rows", "0",
                             "--lang", "en", *extra]))
     assert isinstance(ctx, AppContext)
     return ctx
@@ -304,7 +306,7 @@ def test_corrupt_database_gives_plain_message_and_exit_2(
     paths.database.write_bytes(garbage)
     shown: list[str] = []
     monkeypatch.setattr(app_module, "show_fatal", shown.append)
-    result = build(parse_args(["--no-phone", "--data-dir", str(app_root), "--demo-rows", "0"]))
+    result = build(parse_args([*ALONE, "--data-dir", str(app_root), "--demo-rows", "0"]))
     assert result == app_module.EXIT_STORE_ERROR
     assert shown and "left untouched" in shown[0]
     assert paths.database.read_bytes() == garbage
@@ -436,7 +438,8 @@ def test_phone_problem_is_said_and_workspace_keeps_working(app_root: Path, qtbot
     paths.settings_file.write_text(
         '[sip]\nregistrar = "pbx.example.com"\nusername = "1001"\ntransport = "tls"\n',
         encoding="utf-8")
-    ctx = build(parse_args(["--data-dir", str(app_root), "--demo-rows", "0", "--lang", "en"]))
+    ctx = build(parse_args(["--no-sync", "--data-dir", str(app_root), "--demo-rows", "0",
+                            "--lang", "en"]))
     assert isinstance(ctx, AppContext)
     try:
         w = ctx.window
