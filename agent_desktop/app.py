@@ -361,7 +361,7 @@ def _start_phone(ctx: AppContext, on_calls_changed: Callable[..., None]) -> None
         from agent_desktop.wrapup import WrapupService
         from sip.config import SipConfig
         from sip.engine import SipEngine
-        from sip.recorder import StereoRecorder
+        from sip.recorder import StereoRecorder, repair_recordings
         from sip.simline_process import SimLineProcess
         from ui.softphone_panel import SoftphonePanel
         from ui.wrapup_dialog import PendingWrapupsButton, WrapupDialog
@@ -377,6 +377,9 @@ def _start_phone(ctx: AppContext, on_calls_changed: Callable[..., None]) -> None
             ctx.stoppers.append(simline.stop)
             domain = simline.start()
             config = dataclasses.replace(config, bind_address="127.0.0.1")
+        # After a crash: recordings cut short get valid WAV headers back before anything.
+        if repaired := repair_recordings(ctx.paths.recordings_dir):
+            log.warning("repaired %d recordings after an unexpected stop", len(repaired))
         engine = SipEngine(config, recorder_factory=StereoRecorder)
         engine.start()
         ctx.stoppers.append(engine.stop)
