@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Header, Query
 from fastapi.responses import Response
 
-from sync.server.auth import AuthService, Principal, build_auth_router
+from sync.server.auth import NO_NUL, AuthService, Principal, build_auth_router
 from sync.server.config import ServerConfig
 from sync.server.db import ServerDatabase, utcnow
 from sync.server.errors import ApiError, BodyLimitMiddleware, install_error_handlers
@@ -91,9 +91,9 @@ def create_app(config: ServerConfig) -> FastAPI:
         return _pull(principal, body)
 
     @sync.get("/pull", response_model=PullOut)
-    def pull_get(principal: Current, client_id: Annotated[str, Query(min_length=1,
-                                                                     max_length=64)],
-                 cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    def pull_get(principal: Current,
+                 client_id: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL)],
+                 cursor: Annotated[str | None, Query(max_length=1024, pattern=NO_NUL)] = None,
                  limit: Annotated[int | None, Query(ge=1, le=5000)] = None,
                  schema_version: Annotated[int | None, Query(ge=0, le=2**31)] = None,
                  ) -> Response:

@@ -92,13 +92,17 @@ class LoginLimiter:
         return q
 
 
+# PostgreSQL text cannot hold NUL: such input is refused as invalid, never sent to the DB.
+NO_NUL = r"^[^\x00]*$"
+
+
 class LoginIn(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     password: str = Field(min_length=1, max_length=1024)
 
 
 class RefreshIn(BaseModel):
-    refresh_token: str = Field(min_length=1, max_length=256)
+    refresh_token: str = Field(min_length=1, max_length=256, pattern=NO_NUL)
 
 
 class LogoutIn(BaseModel):

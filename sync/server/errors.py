@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -93,6 +93,14 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         return JSONResponse({"error": code, "message": str(exc.detail)},
                             status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(DataError)
+    async def _bad_data(request: Request, exc: DataError) -> JSONResponse:
+        # Defence in depth: input the database cannot store is the client's error.
+        log.warning("database refused a value during %s %s: %s", request.method,
+                    request.url.path, str(exc.orig).splitlines()[0])
+        return ApiError(400, "bad_value", "A value in the request cannot be stored (for "
+                        "example a NUL character or a number out of range).").response()
 
     @app.exception_handler(OperationalError)
     async def _db_busy(request: Request, exc: OperationalError) -> JSONResponse:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, literal_column, not_, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from sync.server.auth import Principal
+from sync.server.auth import NO_NUL, Principal
 from sync.server.db import ServerDatabase, utcnow
 from sync.server.errors import ApiError, forbidden
 from sync.server.feed import PG_XMIN, audience_sql, visible_sql
@@ -37,9 +37,9 @@ MAX_SEQ = 2**62
 
 
 class PullIn(BaseModel):
-    client_id: str = Field(min_length=1, max_length=64)
+    client_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     schema_version: int = Field(ge=0, le=2**31)
-    cursor: str | None = Field(default=None, max_length=1024)
+    cursor: str | None = Field(default=None, max_length=1024, pattern=NO_NUL)
     limit: int | None = Field(default=None, ge=1, le=5000)
 
 
@@ -108,7 +108,8 @@ class Cursor:
                 UnicodeDecodeError) as exc:
             raise ApiError(400, "invalid_cursor", "The cursor was not issued by this server "
                            "(or is damaged); pull with cursor null to start over.") from exc
-        if min(cur.t, cur.s, cur.after, cur.total, cur.done) < 0 or max(cur.t, cur.s) > MAX_SEQ:
+        if min(cur.t, cur.s, cur.after, cur.total, cur.done) < 0 or \
+                max(cur.t, cur.s, cur.after, cur.total, cur.done) > MAX_SEQ:
             raise ApiError(400, "invalid_cursor", "The cursor is out of range.")
         return cur
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sync.server.auth import Principal
+from sync.server.auth import NO_NUL, Principal
 from sync.server.db import ServerDatabase, utcnow
 from sync.server.entities import ENTITY_SPECS, EntitySpec, FieldError, check_fields, defaults
 from sync.server.errors import ApiError, forbidden
@@ -35,16 +35,16 @@ CASCADE_ON_CUSTOMER_DELETE = ("phone", "tag", "note", "task")
 
 class MutationIn(BaseModel):
     mutation_id: int = Field(ge=1, le=2**62)
-    entity: str = Field(max_length=32)
-    entity_uuid: str = Field(min_length=1, max_length=64)
-    op: str = Field(max_length=16)
+    entity: str = Field(max_length=32, pattern=NO_NUL)
+    entity_uuid: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    op: str = Field(max_length=16, pattern=NO_NUL)
     changed_fields: dict[str, Any] = Field(default_factory=dict)
     base_version: int = Field(default=0, ge=0, le=2**62)
     schema_version: int = Field(ge=0, le=2**31)
 
 
 class PushIn(BaseModel):
-    client_id: str = Field(min_length=1, max_length=64)
+    client_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     schema_version: int = Field(ge=0, le=2**31)
     mutations: list[MutationIn]  # the limit (413) is checked by PushService
 

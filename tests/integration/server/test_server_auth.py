@@ -48,6 +48,8 @@ def test_wrong_password_and_unknown_user_look_the_same(server: ServerHandle) -> 
     assert a.status_code == b.status_code == 401
     assert a.json() == b.json()
     assert a.json()["reason"] == "invalid_credentials"
+    nul = _login(server, "a\x00b", "whatever")  # PostgreSQL cannot even compare it
+    assert (nul.status_code, nul.json()["error"]) == (422, "invalid_request")
 
 
 def test_failed_logins_are_rate_limited_per_user(server: ServerHandle) -> None:

@@ -312,6 +312,8 @@ def test_bad_requests_get_clear_4xx(server: ServerHandle) -> None:
     r = agent.push_raw([mutation(2, "customer", new_uuid(), {"name": "a"}),
                         mutation(1, "customer", new_uuid(), {"name": "b"})])
     assert r.status_code == 422 and "increasing" in r.json()["message"]
+    r = agent.push_raw([mutation(1, "customer", "a\x00", {"name": "n"})], client_id="c\x00")
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
     r = agent.http.get("/nowhere", headers=agent.headers)
     assert (r.status_code, r.json()["error"]) == (404, "not_found")
 
