@@ -204,8 +204,8 @@ class SyncWorker(QObject):
 
     def _fail(self, status: str, message: str, retry_in: float | None) -> None:
         log.warning("sync: %s (%s); retry in %s s", status, message, retry_in)
+        self.error.emit(message)  # before the status, so the status shows with its reason
         self._set_status(status)
-        self.error.emit(message)
         if retry_in is not None:
             self._schedule(retry_in)
 

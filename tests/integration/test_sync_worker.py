@@ -152,10 +152,11 @@ def test_offline_then_reconnect(qtbot, tmp_path: Path,
         with qtbot.waitSignal(inst.service.last_synced, timeout=WAIT):
             inst.service.sign_in(AGENT.username, AGENT.password, False)
         srv.kill()
-        with qtbot.waitSignal(inst.service.status_changed, timeout=WAIT,
-                              check_params_cb=lambda s: s == "offline"):
+        with qtbot.waitSignals([inst.service.error, inst.service.status_changed],
+                               timeout=WAIT, order="simple",
+                               check_params_cbs=[lambda e: "Cannot reach" in e,
+                                                 lambda s: s == "offline"]):
             inst.service.sync_now()
-        assert any("Cannot reach" in e for e in inst.errors)
         srv.start()
         with qtbot.waitSignal(inst.service.status_changed, timeout=WAIT,
                               check_params_cb=lambda s: s == "online"):
