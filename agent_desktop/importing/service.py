@@ -258,7 +258,7 @@ class ImportService:
                 merged += 1
             else:
                 skipped += 1
-        writer.settle(s)
+        writer.finish(s)
         return imported, merged, skipped
 
 

@@ -70,6 +70,7 @@ class BatchWriter:
         self._targets: dict[int, int] = {}  # group id → customer id (committed)
         self._pending: dict[int, Customer] = {}  # group id → customer of the open batch
         self._queued: list[tuple[Customer, CustomerDraft]] = []
+        self._deferred: list[tuple[Customer, CustomerDraft, list[RowProblem]]] = []
 
     def commit_pending(self) -> None:
         for gid, c in self._pending.items():
@@ -79,6 +80,7 @@ class BatchWriter:
     def forget_pending(self) -> None:
         self._pending.clear()
         self._queued.clear()
+        self._deferred.clear()
 
     def create(self, s: Session, draft: CustomerDraft) -> Customer:
         """Queue a new customer; its phones, tags and note follow in `settle()`."""
@@ -165,8 +167,17 @@ class BatchWriter:
                 del self._targets[group.id]
             self._pending[group.id] = self.create(s, draft)
             return "new"
-        self.merge(s, target, draft, warnings)
+        # Merged after the batch's new customers are inserted in one block (`finish`):
+        # merging at once would split that block at every duplicate.
+        self._deferred.append((target, draft, warnings))
         return "merged"
+
+    def finish(self, s: Session) -> None:
+        """End of a batch: insert the queued customers, then apply the merges in order."""
+        self.settle(s)
+        for target, draft, warnings in self._deferred:
+            self.merge(s, target, draft, warnings)
+        self._deferred.clear()
 
     def merge(self, s: Session, c: Customer, draft: CustomerDraft,
               warnings: list[RowProblem]) -> None:
