@@ -21,7 +21,6 @@ import argparse
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,26 +174,6 @@ def _load_demo_data(db: Database, rows: int) -> None:
         note.deleteLater()
 
 
-class StartupTimer:
-    """Milliseconds per start-up phase, logged once the first frame is up (support and the
-    first-paint budget need to know where start-up time goes)."""
-
-    def __init__(self) -> None:
-        self._t0 = self._last = time.perf_counter()
-        self.phases: dict[str, float] = {}
-
-    def mark(self, phase: str) -> None:
-        now = time.perf_counter()
-        self.phases[phase] = round((now - self._last) * 1000, 1)
-        self._last = now
-
-    def report(self) -> None:
-        self.mark("first paint")
-        total = round((self._last - self._t0) * 1000, 1)
-        log.info("start-up %.0f ms after main(): %s", total,
-                 ", ".join(f"{k} {v:.0f}" for k, v in self.phases.items()))
-
-
 def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | int:
     """Construct and wire everything; an int is an exit code (start-up refused)."""
     # First thing: PySide6 6.12 on Python 3.11 leaks references to None/True on every void
@@ -202,6 +181,8 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     from agent_desktop.phone import install_emit_refcount_fix
 
     install_emit_refcount_fix()
+    from ui.first_paint import StartupTimer
+
     timer = StartupTimer()
     bench_first_paint = os.environ.get("AGENT_DESKTOP_BENCH_FIRST_PAINT") == "1"
     paths = AppPaths.from_root(args.data_dir)
@@ -305,7 +286,7 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
 def _after_first_paint(ctx: AppContext) -> None:
     """Deferred start-up: Today list, follow-up reminders, today's figures, warnings."""
     for k in ctx.keep:
-        if isinstance(k, StartupTimer):
+        if type(k).__name__ == "StartupTimer":
             k.report()
     w = ctx.window
     w.today.model.refresh()
@@ -418,6 +399,22 @@ def _start_phone(ctx: AppContext, on_calls_changed: Callable[..., None]) -> None
         panel.set_customer(cid)
     panel.open_customer_requested.connect(lambda cid: w.open_customer(cid, focus=True))
     panel.new_customer_requested.connect(lambda number: w.new_customer(phone=number))
+    # -- power dialer (agent_desktop/dialer.py, ui/dialer_panel.py): the list on screen
+    from agent_desktop.dialer import PowerDialer
+    from ui.dialer_panel import DialerPanel
+
+    dialer = PowerDialer(ctx.db, settings, calls.dial,
+                         can_dial=lambda: wrapups.can_dial(calls.active_log_ids()))
+    calls.call_ended.connect(dialer.on_call_ended)
+    wrapups.wrapup_saved.connect(dialer.on_wrapup_saved)
+    dialer_panel = DialerPanel(dialer, ids_provider=w.customer_list.model.loaded_ids)
+    dialer_panel.setObjectName("dialerPanel")
+    dialer_panel.customer_previewed.connect(w.open_customer)
+    w.tabifyDockWidget(dock, w.add_dock(dialer_panel, QCoreApplication.translate(
+        "App", "Call list"), Qt.DockWidgetArea.RightDockWidgetArea))
+    dock.raise_()
+    ctx.stoppers.append(dialer.stop)
+    ctx.keep += [dialer, dialer_panel]
     for popup in (k for k in ctx.keep if type(k).__name__ == "ReminderPopup"):
         popup.call_requested.connect(lambda cid: panel.dial_customer(cid))  # one-click call
     dialog.show_next_pending()  # a wrap-up left open by a crash or a quit comes back

@@ -10,12 +10,35 @@ start-up and imports count — that is what an agent waits for.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QTableView
+
+log = logging.getLogger(__name__)
+
+
+class StartupTimer:
+    """Milliseconds per start-up phase, logged once the first frame is up (support and the
+    first-paint budget need to know where start-up time goes)."""
+
+    def __init__(self) -> None:
+        self._t0 = self._last = time.perf_counter()
+        self.phases: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.phases[phase] = round((now - self._last) * 1000, 1)
+        self._last = now
+
+    def report(self) -> None:
+        self.mark("first paint")
+        total = round((self._last - self._t0) * 1000, 1)
+        log.info("start-up %.0f ms after main(): %s", total,
+                 ", ".join(f"{k} {v:.0f}" for k, v in self.phases.items()))
 
 
 class AfterFirstPaint(QObject):

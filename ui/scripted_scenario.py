@@ -230,7 +230,10 @@ class ScriptedScenario(QObject):
         return panel
 
     def _op_wait_phone(self, step: dict[str, Any], info: dict[str, Any]) -> Condition:
-        return lambda: self._window.findChild(QWidget, "softphonePanel") is not None
+        def up() -> bool:
+            info["dialer"] = self._window.findChild(QWidget, "dialerPanel") is not None
+            return self._window.findChild(QWidget, "softphonePanel") is not None
+        return up
 
     def _op_dial(self, step: dict[str, Any], info: dict[str, Any]) -> Condition:
         """Ctrl+D dials the selected customer; waits until the call is connected."""

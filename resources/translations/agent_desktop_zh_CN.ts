@@ -161,6 +161,10 @@
         <translation>电话</translation>
     </message>
     <message>
+        <source>Call list</source>
+        <translation>呼叫列表</translation>
+    </message>
+    <message>
         <source>Sync is not available: %1</source>
         <translation>同步不可用：%1</translation>
     </message>

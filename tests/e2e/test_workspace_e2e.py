@@ -219,6 +219,7 @@ def test_call_wrap_up_from_the_workspace(xvfb: str, tmp_path: Path) -> None:
     call_id = next(s for s in data["steps"] if s["op"] == "wrapup")["call_log_id"]
     dialled = next(s for s in data["steps"] if s["op"] == "dial")
     assert dialled["state"] == "Connected"
+    assert next(s for s in data["steps"] if s["op"] == "wait_phone")["dialer"]
 
     from agent_desktop.store.models import CallLog, Recording
 
