@@ -33,6 +33,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from agent_desktop.call_recovery import recover_interrupted_calls
 from agent_desktop.dialplan import DialPlan, DialPlanError
 from agent_desktop.phone import CallState, MediaStats, PhoneBackend, PhoneError, RecordingInfo
 from agent_desktop.store.db import Database
@@ -184,6 +185,12 @@ class CallService(QObject):
         backend.recording_paused.connect(self._on_recording_paused)
         backend.recording_started.connect(self._on_recording_started)
         backend.recording_finished.connect(self._on_recording_finished)
+
+    def recover_interrupted(self) -> list[int]:
+        """Finalise call logs a crash left open (see agent_desktop.call_recovery); calls
+        live in this process are left alone. Returns the finalised CallLog ids."""
+        return recover_interrupted_calls(self._db, self._recordings_dir,
+                                         exclude_log_ids=set(self._active))
 
     def set_dialplan(self, dialplan: DialPlan) -> None:
         """Settings changed (prefix, domain, registrar): used from the next dial on."""
