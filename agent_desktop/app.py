@@ -497,6 +497,12 @@ def _connect_sync(ctx: AppContext, status: Any, url: str, error: str) -> None:
     status.sync_requested.connect(service.sync_now)
     ctx.customers.customer_changed.connect(lambda _cid: service.local_change())
     ctx.customers.tasks_changed.connect(service.local_change)
+    for k in ctx.keep:  # calls and wrap-ups write synced rows; a call may leave a recording
+        if type(k).__name__ == "CallService":
+            k.call_ended.connect(lambda *_a: service.local_change())
+            k.call_ended.connect(lambda *_a: service.recording_finished())
+        elif type(k).__name__ == "WrapupService":
+            k.wrapup_saved.connect(lambda *_a: service.local_change())
 
     def sign_in_dialog() -> None:
         from ui.sync_signin_dialog import SignInDialog

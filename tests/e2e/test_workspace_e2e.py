@@ -239,37 +239,52 @@ def test_call_wrap_up_from_the_workspace(xvfb: str, tmp_path: Path) -> None:
         db.close()
 
 
-def test_edit_reaches_the_embedded_sync_server(xvfb: str, tmp_path: Path) -> None:
+def test_edits_and_calls_reach_the_embedded_sync_server(xvfb: str, tmp_path: Path) -> None:
     """The embedded default syncs: the app starts its loopback server, signs in with the
-    keyring-held demo password, and a tag added by the agent is pushed to the server."""
+    keyring-held demo password, and a tag the agent adds and a wrapped-up call are pushed."""
     tag = "synced-e2e"
+    _name, e164 = _answering_customer()
     steps: list[dict[str, object]] = [
         {"op": "wait_rows", "min": 20},
         {"op": "wait_sync", "timeout_s": 120},
-        {"op": "open_row", "row": 2},
+        {"op": "type", "target": "search", "text": e164[1:]},
+        {"op": "rows", "min": 1},
+        {"op": "open_row", "row": 0},
         {"op": "add_tag", "text": tag},
+        {"op": "wait_phone", "timeout_s": 60},
+        {"op": "dial", "timeout_s": 30},
+        {"op": "wait", "ms": 800},
+        {"op": "hangup", "timeout_s": 30},
+        {"op": "wrapup", "disposition": 1, "notes": "synced call"},
+        {"op": "wait_sync", "after_previous": True, "timeout_s": 60},
+        {"op": "wait", "ms": 1500},
         {"op": "wait_sync", "after_previous": True, "timeout_s": 60},
         {"op": "screenshot", "name": "13-synced"},
     ]
-    data = run_app(xvfb, tmp_path, steps, "--no-phone", timeout=300)
+    data = run_app(xvfb, tmp_path, steps, timeout=300)
     synced = [s for s in data["steps"] if s["op"] == "wait_sync"]
     assert synced[-1]["status"] == "online" and not synced[-1]["error"]
+    call_id = next(s for s in data["steps"] if s["op"] == "wrapup")["call_log_id"]
 
     import sqlite3
+
+    from agent_desktop.store.models import CallLog
 
     db = Database.open(AppPaths.from_root(tmp_path).database)
     try:
         with db.transaction() as s:
             tag_row = s.scalars(select(Tag).where(Tag.name == tag)).one()
-            pending = s.scalars(select(Outbox).where(Outbox.entity_uuid == tag_row.uuid)).all()
+            call = s.get(CallLog, call_id)
+            assert call is not None and call.wrapped_up_at is not None
+            uuids = {tag_row.uuid, call.uuid}
+            pending = s.scalars(select(Outbox).where(Outbox.entity_uuid.in_(uuids))).all()
             assert pending == []  # pushed and acknowledged
-            uuid = tag_row.uuid
     finally:
         db.close()
     server_db = AppPaths.from_root(tmp_path).data_dir / "server" / "server.db"
     with sqlite3.connect(server_db) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        found = [t for t in tables
-                 if any(uuid in str(v) for row in conn.execute(f'SELECT * FROM "{t}"')
-                        for v in row)]
-    assert found, "the tag's uuid is not on the server"
+        text = "\n".join(str(v) for t in tables for row in conn.execute(f'SELECT * FROM "{t}"')
+                         for v in row)
+    for uuid in uuids:
+        assert uuid in text, f"{uuid} is not on the server"
