@@ -91,11 +91,15 @@ class SyncClient:
         self._transport = transport
         self.push_batch = push_batch
         self.pull_limit = pull_limit
+        self._client_id: str | None = None
 
     # --- state -------------------------------------------------------------------------
     def client_id(self) -> str:
-        with self._db.transaction() as s:
-            return state.ensure_client_id(s)
+        """Cached after the first read: it only changes through `_rotate_client_id`."""
+        if self._client_id is None:
+            with self._db.transaction() as s:
+                self._client_id = state.ensure_client_id(s)
+        return self._client_id
 
     def last_synced_at(self) -> str | None:
         with self._db.transaction() as s:
@@ -274,6 +278,7 @@ class SyncClient:
         return True
 
     def _rotate_client_id(self) -> None:
+        self._client_id = None
         with self._db.transaction(applying_remote=True) as s:
             state.put(s, state.CLIENT_ID, str(uuid.uuid4()))
             state.drop(s, state.MUTATION_OFFSET)
@@ -289,6 +294,9 @@ class SyncClient:
             with self._db.transaction() as s:
                 cursor = state.get(s, state.CURSOR)
                 done_before = state.get_int(s, state.PULLED_COUNT)
+                caught_up = state.get(s, state.INITIAL_DONE) == "1"
+                offset = state.get_int(s, state.MUTATION_OFFSET)
+                oldest = s.scalar(select(func.min(Outbox.mutation_id)))
             body = self._transport.json_request(
                 "POST", PULL_PATH, what="the download of changes",
                 json={"client_id": client_id, "schema_version": SCHEMA_VERSION,
@@ -312,9 +320,14 @@ class SyncClient:
                 log.error("pull: %s", exc)
                 raise TransientError("The sync server sent a change this app cannot read; "
                                      "will retry.") from exc
+            acked = body.get("last_mutation_id")
+            if (not changes and not has_more and caught_up and next_cursor in (None, cursor)
+                    and (oldest is None or not isinstance(acked, int)
+                         or oldest + offset > acked)):
+                result.pages += 1  # nothing new: no write transaction (cheap no-op round)
+                break
             with self._db.transaction(applying_remote=True) as s:
                 applied = apply_changes(s, changes)
-                acked = body.get("last_mutation_id")
                 if isinstance(acked, int):
                     self._trim_outbox(s, acked)
                 if next_cursor is not None:
