@@ -215,7 +215,7 @@ def _phone(rng: random.Random, plan: _Plan, i: int, label: str, cust_uuid: str,
     cc, prefixes, sub_len, first_digits, patterns = plan
     rest = 10 ** (sub_len - 1)
     # Second numbers count down from the top of the space (-1 - i), first ones up from 0:
-    # no clash while fewer than half the space is used (4M customers in the smallest plan).
+    # no clash while n is under half the space (the smallest plan holds 5M: 2.5M customers).
     k = _scramble(i % (len(first_digits) * rest), len(first_digits) * rest)
     sub = first_digits[k // rest] + str(k % rest).zfill(sub_len - 1)
     prefix = _pick(rng, prefixes)
