@@ -260,6 +260,10 @@ def test_edits_and_calls_reach_the_embedded_sync_server(xvfb: str, tmp_path: Pat
         {"op": "wait", "ms": 1500},
         {"op": "wait_sync", "after_previous": True, "timeout_s": 60},
         {"op": "screenshot", "name": "13-synced"},
+        {"op": "clear"},
+        {"op": "open_row", "row": 5},
+        {"op": "wait", "ms": 500},
+        {"op": "screenshot", "name": "14-window-synced", "window": True},
     ]
     data = run_app(xvfb, tmp_path, steps, timeout=300)
     synced = [s for s in data["steps"] if s["op"] == "wait_sync"]
