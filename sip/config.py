@@ -85,4 +85,6 @@ class SipConfig:
             bind_address="" if registrar else "127.0.0.1",
             codecs=codecs, pj_log_file=pj_log_file,
             recordings_dir=recordings_dir if record else None, consent_wav=consent,
+            rtp_timeout_s=settings.get("sip.rtp_timeout_s"),
+            display_name=settings.get("sip.display_name").strip(),
         )

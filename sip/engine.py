@@ -42,6 +42,7 @@ from agent_desktop.phone import (
     RegState,
     check_dtmf,
 )
+from sip.account import account_config, create_transport, endpoint_config
 from sip.config import SipConfig
 from sip.media import CallMedia, apply_codec_priorities
 from sip.pjobjects import PjAccount, PjCall, describe_pj_error, parse_remote
@@ -59,8 +60,6 @@ _STATE_MAP = {
     pj.PJSIP_INV_STATE_CONFIRMED: CallState.CONNECTED,
     pj.PJSIP_INV_STATE_DISCONNECTED: CallState.DISCONNECTED,
 }
-_TRANSPORT_TYPE = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP,
-                   "tls": pj.PJSIP_TRANSPORT_TLS}
 FAST_POLL_S = 3.0
 _live_endpoint = False  # one Endpoint per process: pjsua2 itself is a singleton
 
@@ -121,8 +120,8 @@ class SipEngine(PhoneBackend):
             ep.libCreate()
             _live_endpoint = True
             self._ep = ep
-            ep.libInit(self._ep_config())
-            self._create_transport(ep)
+            ep.libInit(endpoint_config(self.config))
+            self._transport_id, self.local_address = create_transport(ep, self.config)
             ep.libStart()
             ep.audDevManager().setNullDev()
             unknown = apply_codec_priorities(ep, self.config.codecs)
@@ -143,53 +142,9 @@ class SipEngine(PhoneBackend):
         log.info("SIP engine started on %s (%s), registrar %r", self.local_address,
                  self.config.transport, self.config.registrar)
 
-    def _ep_config(self) -> pj.EpConfig:
-        cfg = pj.EpConfig()
-        cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.mainThreadOnly = True
-        cfg.uaConfig.userAgent = self.config.user_agent
-        cfg.logConfig.consoleLevel = 0
-        cfg.logConfig.level = 4 if self.config.pj_log_file else 0
-        if self.config.pj_log_file:
-            cfg.logConfig.filename = self.config.pj_log_file
-        cfg.medConfig.noVad = True  # continuous RTP: silence is a real signal of a dead peer
-        cfg.medConfig.clockRate = 16000
-        return cfg
-
-    def _create_transport(self, ep: pj.Endpoint) -> None:
-        tc = pj.TransportConfig()
-        tc.port = self.config.local_port
-        if self.config.bind_address:
-            tc.boundAddress = self.config.bind_address
-        if self.config.transport == "tls":
-            tc.tlsConfig.CaListFile = self.config.ca_file
-            tc.tlsConfig.verifyServer = True
-            tc.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
-        self._transport_id = ep.transportCreate(_TRANSPORT_TYPE[self.config.transport], tc)
-        self.local_address = ep.transportGetInfo(self._transport_id).localName
-
     def _create_account(self) -> None:
         c = self.config
-        acfg = pj.AccountConfig()
-        host = self.local_address
-        tparam = "" if c.transport == "udp" else f";transport={c.transport}"
-        if c.registrar:
-            acfg.idUri = f"sip:{c.username}@{c.registrar.split(':')[0]}"
-            if c.display_name:
-                acfg.idUri = f'"{c.display_name}" <{acfg.idUri}>'
-            acfg.regConfig.registrarUri = f"sip:{c.registrar}{tparam}"
-            acfg.regConfig.timeoutSec = c.reg_expires_s
-            acfg.regConfig.retryIntervalSec = 0  # our own backoff (sip.registration)
-            acfg.regConfig.registerOnAdd = True
-            acfg.sipConfig.proxies.append(f"sip:{c.registrar}{tparam};lr")
-            acfg.sipConfig.authCreds.append(
-                pj.AuthCredInfo("digest", "*", c.username, 0, c.password))
-        else:
-            acfg.idUri = f"sip:agent@{host}"
-        acfg.sipConfig.transportId = self._transport_id
-        acfg.mediaConfig.transportConfig.port = 0
-        if c.bind_address:
-            acfg.mediaConfig.transportConfig.boundAddress = c.bind_address
+        acfg = account_config(c, self._transport_id, self.local_address)
         acc = PjAccount(self)
         acc.create(acfg, True)
         self._acc = acc
@@ -398,7 +353,7 @@ class SipEngine(PhoneBackend):
                 raise PhoneError(f"'{uri}' is not a valid SIP address.") from exc
             raise PhoneError(f"The call could not be started: {reason}.") from exc
         log.info("call %d: INVITE to %s", call.app_id, uri)
-        self._media.prepare()
+        self._media.prepare(call)
         self._fast_until = time.monotonic() + FAST_POLL_S
         self._adjust_poll_rate()
         QTimer.singleShot(0, self, self._drain)
@@ -492,7 +447,7 @@ class SipEngine(PhoneBackend):
         prm.statusCode = 180
         call.answer(prm)
         log.info("call %d: incoming from %s (%r)", cid, number, name)
-        self._media.prepare()
+        self._media.prepare(call)
         self._fast_until = time.monotonic() + FAST_POLL_S
         self._post(lambda: self.incoming_call.emit(cid, number, name))
 

@@ -63,10 +63,15 @@ class CallMedia:
         self._calls_by_bridge: PjCall | None = None
         self.capture_fallback = capture_fallback
         self.consent_wav: Path | None = None
+        self._prepared: set[int] = set()  # app ids of calls set up with the headset open
 
-    def prepare(self) -> None:
-        """Open the headset streams while the call is being set up (they take a few hundred
-        ms), so the agent hears the first words when the customer answers."""
+    def prepare(self, call: PjCall) -> None:
+        """Open the headset streams while the call is being set up (they take 0.5–2 s), so
+        the agent hears — and the customer hears the agent from — the first word.
+
+        Every prepared call is remembered until its teardown: streams opened for a call
+        that never gets media (busy, no answer, failed) must be closed then too."""
+        self._prepared.add(call.app_id)
         if self._bridge is not None:
             try:
                 self._bridge.prepare()
@@ -74,8 +79,12 @@ class CallMedia:
                 log.exception("audio bridge prepare failed")
 
     def set_muted(self, call: PjCall, muted: bool) -> None:
-        """Mute at the microphone too when the headset carries this call, so the
-        recording's agent side is as silent as what the customer hears."""
+        """Mute at the microphone too when the headset carries this call.
+
+        Decision: the recording's left (agent) channel is silent while muted. A recording
+        is the record of the conversation — what the customer heard — and a muted agent
+        is usually saying something the customer must not hear (and need not be kept);
+        recording it anyway would also contradict what the agent was shown ("muted")."""
         if call.bridged and self._bridge is not None:
             self._bridge.set_muted(muted)
 
@@ -153,14 +162,21 @@ class CallMedia:
                     self._post(lambda: self._backend.error.emit(err))
             except Exception:
                 log.exception("stopping the recorder of call %d failed", call.app_id)
-        if call.bridged and self._bridge is not None:
+        self._prepared.discard(call.app_id)
+        if self._bridge is None:
+            return
+        if call.bridged:
             call.bridged = False
             self._calls_by_bridge = None
-            try:
-                self._bridge.set_muted(False)  # the next call starts unmuted
-                self._bridge.detach()
-            except Exception:
-                log.exception("audio bridge detach failed")
+        elif self._calls_by_bridge is not None or self._prepared:
+            return  # the headset belongs to another call still going on
+        try:
+            self._bridge.set_muted(False)  # the next call starts unmuted
+            self._bridge.detach()  # also closes streams prepared for a call without media
+            if self._prepared:  # another call is ringing: keep its headset opening
+                self._bridge.prepare()
+        except Exception:
+            log.exception("audio bridge detach failed")
 
     def pause_recording(self, call: PjCall, paused: bool) -> None:
         if call.recorder is None:

@@ -13,8 +13,20 @@ each call is chosen by the dialled user part, by word or by the number's last di
     notfound / 6                        404 Not Found
 
 It prints one line per event on stdout (`READY port=5070`, `CALL 1 user=busy mode=busy`,
-`DTMF 1 5`, `END 1 486`, `RECORDED 1` with --record-dir) so tests and the app can follow
-it.
+`DTMF 1 5`, `TIMEOUT 1`, `END 1 486`, `RECORDED 1` with --record-dir) so tests and the app
+can follow it.
+
+Robustness, because the caller is an app that may be killed at any moment:
+- a connected call that receives no RTP for --media-timeout-s (default 10 s; not while the
+  caller holds it) is hung up (`TIMEOUT n`), like a PBX would. A killed app never sends
+  BYE, and this wheel's pjsua holds at most 4 calls (PJSUA_MAX_CALLS: a higher
+  `maxCalls` is silently capped, measured), after which every INVITE is answered 486 —
+  so four killed apps used to make the line "busy" for good; now their slots come back
+  after the timeout;
+- SIGTERM/SIGINT stop in the order pjsua2 needs: pending timers (which hold calls) are
+  dropped, calls hung up and released while the library is alive, the account shut down,
+  and only then `libDestroy()`; a call object destroyed after that aborts the process
+  (`pjsua_call_set_user_data` assertion), so any still referenced is leaked instead.
 Run: `agent-desktop-simline --port 5070` (0 = any free port, shown in READY).
 """
 
@@ -35,6 +47,8 @@ from types import FrameType
 
 import pjsua2 as pj
 
+WATCH_INTERVAL_S = 0.5
+MAX_CALLS = 4  # the wheel's compile-time cap (see the module docstring)
 DEFAULT_WAV = Path(__file__).resolve().parent.parent / "resources" / "media" / \
     "customer_line.wav"
 _WORDS = {"answer": "answer", "busy": "busy", "noanswer": "noanswer", "never": "noanswer",
@@ -72,6 +86,10 @@ class Scheduler:
     def after(self, seconds: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._seq), fn))
 
+    def clear(self) -> None:
+        """Drop every pending timer (their closures hold call objects)."""
+        self._heap.clear()
+
     def run_due(self) -> None:
         now = time.monotonic()
         while self._heap and self._heap[0][0] <= now:
@@ -91,11 +109,16 @@ class LineCall(pj.Call):
         self.player: pj.AudioMediaPlayer | None = None
         self.recorder: pj.AudioMediaRecorder | None = None
         self.done = False
+        self.confirmed = False
+        self.last_rx = -1
+        self.silent_since = 0.0  # monotonic time RTP was last seen to arrive
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
             info = self.getInfo()
             if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                self.confirmed = True
+                self.silent_since = time.monotonic()
                 say(f"CONNECTED {self.n}")
             if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.done:
                 self.done = True
@@ -165,6 +188,8 @@ class Line:
         self.retired: list[LineCall] = []
         self.count = itertools.count(1)
         self.running = True
+        self.media_timeout_s = float(args.media_timeout_s)
+        self._next_watch = 0.0
         self.ep = pj.Endpoint()
         self.acc: LineAccount | None = None
 
@@ -175,8 +200,11 @@ class Line:
         cfg.uaConfig.threadCnt = 0
         cfg.uaConfig.mainThreadOnly = True
         cfg.uaConfig.userAgent = "Agent Desktop simulated line"
+        cfg.uaConfig.maxCalls = MAX_CALLS
         cfg.logConfig.consoleLevel = 0
-        cfg.logConfig.level = 0
+        cfg.logConfig.level = 5 if self.args.pj_log else 0
+        if self.args.pj_log:
+            cfg.logConfig.filename = self.args.pj_log
         cfg.medConfig.noVad = True
         ep.libInit(cfg)
         tc = pj.TransportConfig()
@@ -242,6 +270,29 @@ class Line:
             self.ep.libHandleEvents(10)
             self.sched.run_due()
             self._collect()
+            if time.monotonic() >= self._next_watch:
+                self._next_watch = time.monotonic() + WATCH_INTERVAL_S
+                self._watch_media()
+
+    def _watch_media(self) -> None:
+        """Hang up connected calls whose caller stopped sending RTP (killed app)."""
+        if self.media_timeout_s <= 0:
+            return
+        now = time.monotonic()
+        for call in list(self.calls.values()):
+            if call.done or not call.confirmed:
+                continue
+            try:
+                rx, held = _rx_packets(call)
+            except pj.Error:
+                continue  # media not ready yet / being torn down
+            if held or rx != call.last_rx:
+                call.last_rx = rx
+                call.silent_since = now
+            elif now - call.silent_since >= self.media_timeout_s:
+                say(f"TIMEOUT {call.n}")
+                with contextlib.suppress(pj.Error):
+                    call.hangup(pj.CallOpParam(True))
 
     def _collect(self) -> None:
         """Drop finished calls outside their callbacks: player first, then the call."""
@@ -252,24 +303,50 @@ class Line:
                 call.recorder = None  # closes the WAV (its header is written on close)
                 say(f"RECORDED {call.n}")
 
+    def _hang_up_all(self) -> None:
+        for c in list(self.calls.values()):
+            if not c.done:
+                with contextlib.suppress(pj.Error):
+                    c.hangup(pj.CallOpParam(True))
+
+    def _release_all(self) -> None:
+        """Calls whose BYE got no answer (a dead caller): media first, then the call,
+        while the library is still alive."""
+        leftovers = list(self.calls.values())
+        self.calls.clear()
+        for c in leftovers:
+            c.player = None
+            c.recorder = None
+
     def stop(self) -> None:
-        for call in list(self.calls.values()):
-            with contextlib.suppress(pj.Error):
-                call.hangup(pj.CallOpParam(True))
+        """Shut down in the order pjsua2 survives (see the module docstring)."""
+        self.sched.clear()
+        self._hang_up_all()
         deadline = time.monotonic() + 2.0
         while self.calls and time.monotonic() < deadline:
             self.ep.libHandleEvents(10)
         self._collect()
-        for call in self.calls.values():
-            call.player = None
-            call.recorder = None
-        self.calls.clear()
+        self._release_all()
+        gc.collect()
         if self.acc is not None:
             self.acc.shutdown()
             self.acc = None
         gc.collect()
+        for obj in gc.get_objects():  # anything still holding a call must not outlive us
+            if isinstance(obj, pj.Call):
+                obj.thisown = False
         self.ep.libDestroy()
         say("BYE")
+
+
+def _rx_packets(call: LineCall) -> tuple[int, bool]:
+    """(RTP packets received so far, whether the caller holds the call) of its audio."""
+    info = call.getInfo()
+    for i, mi in enumerate(info.media):
+        if mi.type == pj.PJMEDIA_TYPE_AUDIO:
+            held = mi.status in (pj.PJSUA_CALL_MEDIA_REMOTE_HOLD, pj.PJSUA_CALL_MEDIA_NONE)
+            return int(call.getStreamStat(i).rtcp.rxStat.pkt), held
+    return 0, True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -283,6 +360,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="record what each caller sends into heard-N.wav here (tests)")
     p.add_argument("--hangup-after-s", type=float, default=5.0,
                    help="call length in 'hangup' mode")
+    p.add_argument("--media-timeout-s", type=float, default=10.0,
+                   help="hang up a connected call after this long without RTP (0 = never)")
+    p.add_argument("--pj-log", default="", help="write pjsip's own log (level 5) here")
     return p.parse_args(argv)
 
 

@@ -75,3 +75,26 @@ def test_consent_notice_only_when_recording(tmp_path: Path) -> None:
     assert SipConfig.from_settings(s, CredentialStore()).consent_wav is None
     bad = SipConfig(consent_wav=tmp_path / "missing.wav")
     assert any("does not exist" in p for p in bad.problems())
+
+
+def test_rtp_timeout_and_display_name_come_from_settings(tmp_path: Path) -> None:
+    s = Settings.load(tmp_path / "settings.toml")
+    assert SipConfig.from_settings(s, CredentialStore()).rtp_timeout_s == 20  # default
+    s.set("sip.rtp_timeout_s", 7)
+    s.set("sip.display_name", ' 王小明 "Sales" ')
+    cfg = SipConfig.from_settings(s, CredentialStore())
+    assert (cfg.rtp_timeout_s, cfg.display_name) == (7, '王小明 "Sales"')
+    assert SipConfig(rtp_timeout_s=0).problems() == [
+        "The RTP timeout must be a positive number of seconds."]
+
+
+def test_display_name_is_quoted_into_the_identity() -> None:
+    from sip.account import identity_uri
+
+    direct = SipConfig(display_name='Ann "A" Lee')
+    assert identity_uri(direct, "127.0.0.1:5062") == \
+        '"Ann \\"A\\" Lee" <sip:agent@127.0.0.1:5062>'
+    registered = SipConfig(registrar="pbx.example.com:5060", username="1001",
+                           display_name="王小明")
+    assert identity_uri(registered, "x") == '"王小明" <sip:1001@pbx.example.com>'
+    assert identity_uri(SipConfig(), "h:1") == "sip:agent@h:1"

@@ -12,8 +12,9 @@ REPO = Path(__file__).resolve().parents[3]
 
 class SimLine(Peer):
     def __init__(self, ring_ms: int = 200, hangup_after_s: float = 1.5,
-                 record_dir: Path | None = None) -> None:
+                 record_dir: Path | None = None, media_timeout_s: float = 10.0) -> None:
         extra = ["--record-dir", str(record_dir)] if record_dir is not None else []
+        extra += ["--media-timeout-s", str(media_timeout_s)]
         super().__init__("simline", [sys.executable, "-m", "sip.simline", "--port", "0",
                                      "--ring-ms", str(ring_ms),
                                      "--hangup-after-s", str(hangup_after_s), *extra],
