@@ -50,7 +50,8 @@ class Base(DeclarativeBase):
 class SyncedMixin:
     """Columns every synced entity carries."""
 
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid,
+                                      insert_sentinel=True)
     server_version: Mapped[int] = mapped_column(Integer, default=0)
     deleted_at: Mapped[str | None] = mapped_column(String(32), default=None)
     updated_at: Mapped[str] = mapped_column(String(32), default=utcnow, onupdate=utcnow)

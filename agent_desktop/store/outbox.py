@@ -51,18 +51,27 @@ PARENT_FKS: dict[str, tuple[str, type[SyncedMixin]]] = {
 }
 
 
-def _wire_value(session: Session, column: str, value: Any) -> tuple[str, Any]:
-    """Translate a local column/value to its wire name/value (FK id → parent uuid)."""
+def _wire_value(
+    session: Session, column: str, value: Any, pending: dict[tuple[type, Any], Any]
+) -> tuple[str, Any]:
+    """Translate a local column/value to its wire name/value (FK id → parent uuid).
+
+    Parents inserted in the same flush are not in the identity map yet during
+    `after_flush`, so they are looked up in `pending` first; only a parent that is neither
+    pending nor loaded costs a SELECT.
+    """
     if column in PARENT_FKS:
         wire, model = PARENT_FKS[column]
         if value is None:
             return wire, None
-        parent = session.get(model, value)
+        parent = pending.get((model, value)) or session.get(model, value)
         return wire, parent.uuid if parent is not None else None
     return column, value
 
 
-def _changes(session: Session, obj: SyncedMixin, is_new: bool) -> dict[str, Any]:
+def _changes(
+    session: Session, obj: SyncedMixin, is_new: bool, pending: dict[tuple[type, Any], Any]
+) -> dict[str, Any]:
     state = inspect(obj)
     out: dict[str, Any] = {}
     for attr in state.mapper.column_attrs:
@@ -70,7 +79,7 @@ def _changes(session: Session, obj: SyncedMixin, is_new: bool) -> dict[str, Any]
         if key in LOCAL_ONLY:
             continue
         if is_new or state.attrs[key].history.has_changes():
-            wire, value = _wire_value(session, key, getattr(obj, key))
+            wire, value = _wire_value(session, key, getattr(obj, key), pending)
             out[wire] = value
     return out
 
@@ -87,16 +96,17 @@ def _after_flush(session: Session, _ctx: object) -> None:
                      "base_version": base, "schema_version": SCHEMA_VERSION,
                      "created_at": utcnow()})
 
+    pending = {(type(o), getattr(o, "id", None)): o for o in session.new}
     with session.no_autoflush:
         for obj in session.new:
             entity = ENTITY_OF.get(type(obj))
             if entity is not None:
-                add(entity, obj, "upsert", _changes(session, obj, True), 0)
+                add(entity, obj, "upsert", _changes(session, obj, True, pending), 0)
         for obj in session.dirty:
             entity = ENTITY_OF.get(type(obj))
             if entity is None or not session.is_modified(obj, include_collections=False):
                 continue
-            changed = _changes(session, obj, False)
+            changed = _changes(session, obj, False, pending)
             if changed:
                 op = "delete" if changed.get("deleted_at") else "upsert"
                 add(entity, obj, op, changed, obj.server_version)
