@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,6 +81,7 @@ class ServerDatabase:
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._write_engine = self.engine.execution_options(write=True)
+        self._sqlite_write_lock = threading.RLock()
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self._write_engine, expire_on_commit=False)
 
@@ -101,7 +103,14 @@ class ServerDatabase:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with self._write() as s, s.begin():
+        if self.is_postgres:
+            with self._write() as s, s.begin():
+                yield s
+            return
+        # SQLite has one writer at a time. Queue writers of this process on a lock instead
+        # of SQLite's busy handler, whose growing sleeps starve some writers under load
+        # (measured: 100 agents, p99 8.5 s with the busy handler alone).
+        with self._sqlite_write_lock, self._write() as s, s.begin():
             yield s
 
     def run_write(self, fn: Callable[[Session], T], attempts: int = 5) -> T:
