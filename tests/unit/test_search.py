@@ -395,3 +395,27 @@ def test_migration_indexes_existing_rows_and_downgrades(tmp_path: Path) -> None:
             " OR name LIKE '%search%'").all()
     assert left == []
     db.close()
+
+
+def test_core_inserts_from_a_sync_pull_are_indexed(db: Database, search: CustomerSearch) -> None:
+    """Rows applied from the server go through Core, not the ORM: the SQL triggers still
+    index them (and no outbox rows are written)."""
+    from sqlalchemy import insert
+
+    from agent_desktop.store.models import Outbox
+
+    with db.transaction(applying_remote=True) as s:
+        s.execute(insert(Customer), [{"id": 7, "uuid": "c7", "name": "Remote 远程客户",
+                                      "company": "Pulled GmbH", "city": "Köln"}])
+        s.execute(insert(PhoneNumber), [{"customer_id": 7, "uuid": "p7", "raw": "0221 1234567",
+                                         "e164": "+492211234567",
+                                         "rev_digits": "765432112294", "valid": True}])
+        s.execute(insert(Tag), [{"customer_id": 7, "uuid": "t7", "name": "从服务器"}])
+    assert ids(search, "pulled") == [7]
+    assert ids(search, "远程") == [7]
+    assert ids(search, "服务器") == [7]
+    assert ids(search, "2211234") == [7]
+    assert ids(search, "remote") == [7]  # name_key filled in by the trigger
+    assert search.caller_id("+492211234567") == 7
+    with db.engine.connect() as conn:
+        assert conn.execute(select(Outbox)).first() is None
