@@ -6,13 +6,11 @@ reason for the UI, and still indexed by its own digits so search and caller ID f
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
-
-_NON_DIGITS = re.compile(r"\D+")
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,12 @@ class NormalizedPhone:
 
 
 def digits_of(text: str) -> str:
-    return _NON_DIGITS.sub("", text)
+    """ASCII digits of `text`; other scripts' digits (fullwidth ３, Arabic-Indic ٣) mapped.
+
+    Only ASCII may reach `rev_digits`: the caller-ID range scan compares strings.
+    """
+    return "".join(str(unicodedata.digit(ch)) for ch in text
+                   if ch.isdigit() and unicodedata.digit(ch, None) is not None)
 
 
 def reverse_digits(text: str) -> str:

@@ -107,3 +107,9 @@ def test_display_is_international_for_valid_and_unchanged_otherwise() -> None:
     assert norm.display("+8613800138000") == "+86 138 0013 8000"
     assert norm.display("12-34") == "12-34"
     assert norm.display("not a number") == "not a number"
+
+
+def test_rev_digits_are_ascii_for_any_script() -> None:
+    assert digits_of("+86 １３８-٣ ꧰x") == "8613830"
+    n = PhoneNormalizer("CN").normalize("꧰꧰꧰٣")
+    assert n.rev_digits.isascii() and n.rev_digits == "3000"

@@ -143,3 +143,35 @@ def test_concurrent_reader_while_writing(tmp_path: Path) -> None:
             s.add(Customer(name=f"C{i}"))
     t.join()
     assert errors == []
+
+
+def test_not_a_database_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "agent.sqlite3"
+    path.write_bytes(b"PK\x03\x04 this is a zip, not a database")
+    with pytest.raises(StoreError, match="not an Agent Desktop database"):
+        Database.open(path)
+    assert path.read_bytes().startswith(b"PK")
+
+
+def test_integrity_problem_reports_damage_in_the_background_check(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    with db.transaction() as s:
+        for i in range(300):
+            s.add(Customer(name=f"Customer {i}", company="x" * 200))
+    assert db.integrity_problem() is None
+    db.close()
+    path = tmp_path / "agent.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    # Scribble over a page in the middle of the file (not page 1: the cheap open check
+    # must still pass, so only the background check can find it).
+    mid = (pages // 2) * page_size
+    data[mid : mid + page_size] = b"\xff" * page_size
+    path.write_bytes(bytes(data))
+    damaged = Database.open(path, migrate=False)
+    problem = damaged.integrity_problem()
+    assert problem is not None and "reports damage" in problem
+    damaged.close()
