@@ -21,6 +21,8 @@ DESCRIPTIONS = (
     QT_TRANSLATE_NOOP('SettingsSchema', 'Local SIP port (0 = any free port)'),
     QT_TRANSLATE_NOOP('SettingsSchema', 'Codec priority, comma separated'),
     QT_TRANSLATE_NOOP('SettingsSchema', 'Hang up a ringing outgoing call after this'),
+    QT_TRANSLATE_NOOP('SettingsSchema', 'End a connected call after this many seconds without audio from the other side'),
+    QT_TRANSLATE_NOOP('SettingsSchema', 'Name shown to the people you call'),
     QT_TRANSLATE_NOOP('SettingsSchema', 'Digits put before every dialled number'),
     QT_TRANSLATE_NOOP('SettingsSchema', 'Dial national format (drop +CC) for numbers in the default region'),
     QT_TRANSLATE_NOOP('SettingsSchema', 'Domain of the SIP URI; empty = registrar'),

@@ -1261,6 +1261,14 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
         <translation>呼出振铃超过此时间后挂断</translation>
     </message>
     <message>
+        <source>End a connected call after this many seconds without audio from the other side</source>
+        <translation>已接通的通话在对方无音频超过此秒数后结束</translation>
+    </message>
+    <message>
+        <source>Name shown to the people you call</source>
+        <translation>向被叫方显示的名称</translation>
+    </message>
+    <message>
         <source>Digits put before every dialled number</source>
         <translation>每个拨出号码前加拨的数字</translation>
     </message>
