@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent_desktop.store.outbox import install_outbox_capture
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url)
@@ -100,6 +102,31 @@ def _preflight(path: Path) -> None:
         ) from exc
 
 
+_REV = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w-]+|None)['\"]?", re.M)
+
+
+def head_revision() -> str:
+    """The newest migration id, read from the version files without importing Alembic.
+
+    Start-up only needs "is the database at head?"; a test checks this agrees with
+    Alembic's own answer.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for f in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found: dict[str, str] = {
+            m.group(1): m.group(2) for m in _REV.finditer(f.read_text(encoding="utf-8"))
+        }
+        if "revision" in found:
+            revisions.add(found["revision"])
+        if found.get("down_revision") not in (None, "None"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise StoreError(f"Internal error: migrations have {len(heads)} heads ({heads}).")
+    return heads.pop()
+
+
 class Database:
     """Engine + session factory for one SQLite file; migrated to head on open."""
 
@@ -121,13 +148,14 @@ class Database:
         return db
 
     def migrate(self) -> None:
-        url = str(self.engine.url)
-        script = ScriptDirectory.from_config(alembic_config(url))
-        with self.engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-        head = script.get_current_head()
+        """Upgrade to head; Alembic (≈0.3-2 s to import) is loaded only when needed."""
+        current = self._current_revision()
+        head = head_revision()
         if current == head:
             return
+        from alembic import command
+
+        url = str(self.engine.url)
         if current is not None and self.path is not None and self.path.exists():
             backup = self.path.with_name(f"{self.path.name}.before-{head}")
             if not backup.exists():
@@ -138,6 +166,18 @@ class Database:
             cfg = alembic_config(url)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    def _current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            has_table = raw.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+            ).fetchone()
+            if not has_table:
+                return None
+            row = raw.execute("SELECT version_num FROM alembic_version").fetchone()
+        return str(row[0]) if row else None
 
     def backup_to(self, target: Path) -> None:
         """Consistent online copy via SQLite's backup API (safe while the app writes)."""

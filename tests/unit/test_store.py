@@ -175,3 +175,22 @@ def test_integrity_problem_reports_damage_in_the_background_check(tmp_path: Path
     problem = damaged.integrity_problem()
     assert problem is not None and "reports damage" in problem
     damaged.close()
+
+
+def test_cheap_head_revision_agrees_with_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    from agent_desktop.store.db import alembic_config, head_revision
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert head_revision() == script.get_current_head()
+
+
+def test_reopening_a_current_database_does_not_migrate(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    db.close()
+    again = Database.open(tmp_path / "agent.sqlite3")
+    assert not list(tmp_path.glob("agent.sqlite3.before-*")), "no backup: nothing to migrate"
+    with again.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    again.close()
