@@ -61,6 +61,13 @@ _STATE_MAP = {
     pj.PJSIP_INV_STATE_DISCONNECTED: CallState.DISCONNECTED,
 }
 FAST_POLL_S = 3.0
+# pjlib's ioqueue has few slots in this wheel, and a closed socket's slot is reused only
+# 500 ms later (PJ_IOQUEUE_KEY_FREE_DELAY); each call takes two (RTP, RTCP). Measured: the
+# 8th connect/hang-up cycle within half a second aborted the process in
+# pj_ioqueue_register_sock2. So a dial waits (pumping SIP) until fewer than
+# MAX_RECENT_CALLS calls are live or ended within KEY_RECYCLE_S.
+KEY_RECYCLE_S = 0.6
+MAX_RECENT_CALLS = 5
 _live_endpoint = False  # one Endpoint per process: pjsua2 itself is a singleton
 
 
@@ -80,6 +87,7 @@ class SipEngine(PhoneBackend):
         self._transport_id = -1
         self._calls: dict[int, PjCall] = {}
         self._dead: list[PjCall] = []
+        self._recent_ends: deque[float] = deque()  # monotonic end times (KEY_RECYCLE_S)
         self._all_calls: weakref.WeakSet[PjCall] = weakref.WeakSet()
         self._ids = itertools.count(1)
         self._events: deque[Callable[[], None]] = deque()
@@ -329,9 +337,25 @@ class SipEngine(PhoneBackend):
             return f"{uri};transport={t}"
         return uri
 
+    def _wait_for_socket_slots(self) -> None:
+        """See KEY_RECYCLE_S: only ever waits when calls are placed faster than a person
+        can (a script, a benchmark); the wait is spent handling SIP events."""
+        assert self._ep is not None
+        while True:
+            now = time.monotonic()
+            while self._recent_ends and now - self._recent_ends[0] > KEY_RECYCLE_S:
+                self._recent_ends.popleft()
+            if len(self._calls) + len(self._recent_ends) < MAX_RECENT_CALLS \
+                    or not self._recent_ends:
+                return
+            wait_ms = int((KEY_RECYCLE_S - (now - self._recent_ends[0])) * 1000) + 1
+            log.info("dial waits %d ms for pjsip socket slots to be recycled", wait_ms)
+            self._ep.libHandleEvents(min(wait_ms, 50))
+
     def dial(self, uri: str) -> int:
         self._ready()
         assert self._acc is not None
+        self._wait_for_socket_slots()
         uri = self._route(uri)
         call = PjCall(self._acc, self)
         call.app_id = next(self._ids)
@@ -471,6 +495,7 @@ class SipEngine(PhoneBackend):
                 code, reason = 408, call.fault_reason
             log.info("call %d: disconnected %d %s", cid, code, reason)
             self._calls.pop(cid, None)
+            self._recent_ends.append(time.monotonic())
             self._dead.append(call)
         self._post(lambda: self.call_state_changed.emit(cid, str(state), code, reason))
 

@@ -19,6 +19,7 @@ from sip.config import SipConfig
 from sip.engine import SipEngine
 from tests.integration.conftest import EngineFactory
 from tests.integration.rig.simline import SimLine
+from tests.integration.rig.sipp import Sipp
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -105,3 +106,20 @@ def test_tcp_refused_fails_at_once_with_a_reason(engine_factory: EngineFactory,
     with db.session() as s:
         row = s.get(CallLog, log_id)
         assert row is not None and (row.sip_code, row.outcome) == (503, "failed")
+
+
+def test_back_to_back_calls_never_exhaust_pjlib_sockets(tmp_path: Path,
+                                                        simline: SimLine) -> None:
+    """25 busy calls, then 12 connect/hang-up cycles as fast as the peer answers (sipp
+    echo: at once). Before sip.engine waited for socket slots, this aborted in pjlib."""
+    sipp = Sipp("echo", tmp_path, calls=20)
+    try:
+        r = subprocess.run([sys.executable, "-m", "tests.integration.rig.rapid_calls",
+                            simline.uri("busy"), sipp.uri(), "12"], cwd=REPO,
+                           capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        sipp.stop()
+    cycles = [ln for ln in r.stdout.splitlines() if ln.startswith("CYCLE")]
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert cycles == [f"CYCLE {i} connected" for i in range(12)]
+    assert r.stdout.rstrip().endswith("DONE")
