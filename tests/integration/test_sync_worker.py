@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from agent_desktop.credentials import CredentialStore
 from agent_desktop.store.db import Database
-from agent_desktop.store.models import CallLog, Customer, Recording
+from agent_desktop.store.models import CallLog, Customer, Outbox, Recording
 from sync.client.backoff import Backoff
 from sync.client.tokens import TokenStore
 from sync.client.transport import HttpTransport, ServerConfig
@@ -102,8 +102,15 @@ def test_sign_in_then_sync_on_local_change_off_the_gui_thread(
         s.add(c)
         s.flush()
         uid = c.uuid
-    with qtbot.waitSignal(inst.service.round_finished, timeout=WAIT):
-        inst.service.local_change()
+    inst.service.local_change()
+
+    def pushed() -> None:
+        # A round already in flight (started by sign-in) may finish first without this
+        # row: wait for the outbox to drain rather than for the next round_finished.
+        with inst.db.transaction() as s:
+            assert s.scalar(select(func.count()).select_from(Outbox)) == 0
+
+    qtbot.waitUntil(pushed, timeout=WAIT)
     assert round_threads and threading.get_ident() not in round_threads
     other = Agent("w1-check", tmp_path, server.url, LEAD)
     try:
