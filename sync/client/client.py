@@ -38,6 +38,11 @@ from agent_desktop.store.models import (
 )
 from sync.client import state
 from sync.client.apply import ChangeFormatError, apply_changes, parse_change
+from sync.client.bulk_apply import (
+    is_suspended,
+    restore_search_index,
+    suspend_search_triggers,
+)
 from sync.client.errors import Forbidden, PermanentError, TooLarge, TransientError
 from sync.client.transport import HttpTransport
 
@@ -92,6 +97,9 @@ class SyncClient:
         self.push_batch = push_batch
         self.pull_limit = pull_limit
         self._client_id: str | None = None
+        # True until the first pull checked for search triggers left suspended by a crash,
+        # and while this process's initial download has them suspended.
+        self._search_maybe_suspended = True
 
     # --- state -------------------------------------------------------------------------
     def client_id(self) -> str:
@@ -288,8 +296,35 @@ class SyncClient:
     # --- pull ----------------------------------------------------------------------------
     def pull(self, progress: Progress | None = None,
              should_stop: StopCheck | None = None) -> PullResult:
+        """Pull pages until caught up. A download that is not finished when this returns
+        or raises leaves the search triggers in place (see sync/client/bulk_apply.py)."""
         result = PullResult()
         client_id = self.client_id()
+        if self._search_maybe_suspended:
+            # Once per process (and after an unfinished download): a crash may have left
+            # the index stale. Rebuilt before any network call, so even offline search is
+            # right after a restart.
+            self._restore_search_if_suspended()
+        try:
+            self._pull_pages(result, client_id, progress, should_stop)
+        finally:
+            if self._search_maybe_suspended:
+                self._restore_search_if_suspended()
+        return result
+
+    def _restore_search_if_suspended(self) -> None:
+        """Put the search triggers back (one index rebuild) after an unfinished initial
+        download, or after a crash left them suspended."""
+        with self._db.transaction() as s:
+            suspended = is_suspended(s)
+        if suspended:
+            log.info("initial sync not finished: rebuilding the search index meanwhile")
+            with self._db.transaction(applying_remote=True) as s:
+                restore_search_index(s)
+        self._search_maybe_suspended = False
+
+    def _pull_pages(self, result: PullResult, client_id: str, progress: Progress | None,
+                    should_stop: StopCheck | None) -> None:
         while not (should_stop and should_stop()):
             with self._db.transaction() as s:
                 cursor = state.get(s, state.CURSOR)
@@ -327,6 +362,11 @@ class SyncClient:
                 result.pages += 1  # nothing new: no write transaction (cheap no-op round)
                 break
             with self._db.transaction(applying_remote=True) as s:
+                if not caught_up and has_more:
+                    # Initial download (or reset) of more than one page: search triggers
+                    # off until the last page (no-op when already suspended).
+                    self._search_maybe_suspended = True
+                    suspend_search_triggers(s)
                 applied = apply_changes(s, changes)
                 if isinstance(acked, int):
                     self._trim_outbox(s, acked)
@@ -338,6 +378,7 @@ class SyncClient:
                     state.put(s, state.INITIAL_DONE, "1")
                     if state.get(s, state.RESET_STARTED_AT):
                         self._finish_reset(s)
+                    restore_search_index(s)  # same commit as "download complete"
             result.pages += 1
             result.applied += applied.applied
             result.removed += applied.removed
@@ -349,7 +390,6 @@ class SyncClient:
                 progress(done, total if has_more else done)
             if not has_more:
                 break
-        return result
 
     # --- reset ---------------------------------------------------------------------------
     def _start_reset(self) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 BENCHMARKS = {
     "call": "tests.bench.call",
     "customers": "tests.bench.customers",
+    "sync": "tests.bench.sync",
     "import_rows": "tests.bench.import_rows",
     "throughput": "tests.bench.throughput",
 }
