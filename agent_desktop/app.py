@@ -21,7 +21,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,10 +36,13 @@ from agent_desktop.settings import Settings
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
+    from agent_desktop.calls import CallService
     from agent_desktop.customers import CustomerService
     from agent_desktop.phones import PhoneNormalizer
     from agent_desktop.search import CustomerSearch
     from agent_desktop.store.db import Database
+    from agent_desktop.wrapup import WrapupService
+    from ui.followups_reminder import ReminderPopup
     from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,10 @@ class AppContext:
     phone_enabled: bool = True
     sync_enabled: bool = True
     demo_rows: int = 0
+    # Set by the deferred start-up blocks (app_phone.py, app_sync.py) once they are built.
+    calls: CallService | None = None
+    wrapups: WrapupService | None = None
+    reminder_popup: ReminderPopup | None = None
     keep: list[Any] = field(default_factory=list)  # translators, hooks: keep references
     stoppers: list[Any] = field(default_factory=list)  # called in reverse order on close
 
@@ -307,6 +314,7 @@ def _after_first_paint(ctx: AppContext) -> None:
     popup.call_requested.connect(lambda cid: w.open_customer(cid, focus=True))
     ctx.customers.tasks_changed.connect(reminder.rearm)
     reminder.start()
+    ctx.reminder_popup = popup
     ctx.keep += [reminder, popup]
 
     # -- today's figures in the status bar (agent_desktop/agent_stats.py) ----------------
@@ -318,107 +326,43 @@ def _after_first_paint(ctx: AppContext) -> None:
     w.add_status_widget(stats)
     ctx.keep.append(stats)
 
+    # Integrity check of the whole file: seconds on a big database, so off the GUI thread.
+    _check_integrity_in_background(ctx)
+
     if ctx.phone_enabled:
-        _start_phone(ctx, on_calls_changed=stats.refresh)
+        from agent_desktop.app_phone import start_phone
+
+        start_phone(ctx, on_calls_changed=stats.refresh)
     if ctx.sync_enabled:
-        _start_sync(ctx)
+        from agent_desktop.app_sync import start_sync
+
+        start_sync(ctx)
 
 
-def _start_phone(ctx: AppContext, on_calls_changed: Callable[..., None]) -> None:
-    """Softphone: SIP engine (pjsua2), call workflow, panel, wrap-up at hang-up.
+def _check_integrity_in_background(ctx: AppContext) -> None:
+    import threading
 
-    With no registrar configured, a simulated customer line (a second pjsua2 process on
-    loopback that answers and plays audio) stands in for the PBX — the embedded default.
-    A problem is said in the status bar; the workspace keeps working without a phone.
-    """
-    import dataclasses
+    relay = _Relay(ctx.window)
+    ctx.keep.append(relay)
 
-    from PySide6.QtCore import Qt
+    def report(problem: str, _unused: str) -> None:
+        from PySide6.QtWidgets import QMessageBox
 
-    w, settings = ctx.window, ctx.settings
-    try:
-        from agent_desktop.calls import CallService
-        from agent_desktop.dialplan import DialPlan
-        from agent_desktop.wrapup import WrapupService
-        from sip.config import SipConfig
-        from sip.engine import SipEngine
-        from sip.recorder import StereoRecorder, repair_recordings
-        from sip.simline_process import SimLineProcess
-        from ui.softphone_panel import SoftphonePanel
-        from ui.wrapup_dialog import PendingWrapupsButton, WrapupDialog
+        title = QCoreApplication.translate("App", "Database problem")
+        QMessageBox.warning(ctx.window, title, problem)
 
-        config = SipConfig.from_settings(settings, ctx.credentials,
-                                         recordings_dir=ctx.paths.recordings_dir)
-        problems = config.problems()
-        if problems:
-            raise RuntimeError(" ".join(problems))
-        domain = settings.get("dialplan.domain").strip() or config.registrar
-        if not config.registrar:
-            simline = SimLineProcess()
-            ctx.stoppers.append(simline.stop)
-            domain = simline.start()
-            config = dataclasses.replace(config, bind_address="127.0.0.1")
-        # After a crash: recordings cut short get valid WAV headers back before anything.
-        if repaired := repair_recordings(ctx.paths.recordings_dir):
-            log.warning("repaired %d recordings after an unexpected stop", len(repaired))
-        engine = SipEngine(config, recorder_factory=StereoRecorder)
-        engine.start()
-        ctx.stoppers.append(engine.stop)
-        dialplan = DialPlan(ctx.normalizer, domain, prefix=settings.get("dialplan.prefix"),
-                            strip_country_code=settings.get("dialplan.strip_country_code"))
-        agent = settings.get("sip.username")
-        calls = CallService(ctx.db, engine, dialplan, ctx.search,
-                            no_answer_timeout_s=settings.get("sip.no_answer_timeout_s"),
-                            recordings_dir=ctx.paths.recordings_dir, agent=agent)
-    except Exception as exc:
-        log.exception("softphone not started")
-        ctx.stop_background()
-        w.statusBar().showMessage(QCoreApplication.translate(
-            "App", "The phone could not start: %1").replace("%1", str(exc)))
-        return
-    panel = SoftphonePanel(calls, engine)
-    dock = w.add_dock(panel, QCoreApplication.translate("App", "Phone"),
-                      Qt.DockWidgetArea.RightDockWidgetArea)
-    w.resizeDocks([dock], [330], Qt.Orientation.Horizontal)
-    wrapups = WrapupService(ctx.db, settings, agent=agent)
-    dialog = WrapupDialog(wrapups, w)
-    dialog.setObjectName("wrapupDialog")
-    pending = PendingWrapupsButton(wrapups, dialog)
-    w.add_status_widget(pending)
-    # The wrap-up opens the moment an answered call ends (ARCHITECTURE.md §5).
-    calls.call_ended.connect(
-        lambda log_id, outcome, _reason: dialog.show_wrapup(log_id)
-        if outcome == "answered" else None)
-    calls.call_ended.connect(lambda *_a: w.today.model.refresh())
-    calls.call_ended.connect(on_calls_changed)
-    wrapups.wrapup_saved.connect(on_calls_changed)
-    wrapups.wrapup_saved.connect(lambda _log, cid: w.refresh_customer(cid) if cid else None)
-    wrapups.wrapup_saved.connect(lambda *_a: w.today.model.refresh())
-    w.detail.customer_shown.connect(panel.set_customer)
-    if (cid := w.current_customer_id()) is not None:
-        panel.set_customer(cid)
-    panel.open_customer_requested.connect(lambda cid: w.open_customer(cid, focus=True))
-    panel.new_customer_requested.connect(lambda number: w.new_customer(phone=number))
-    # -- power dialer (agent_desktop/dialer.py, ui/dialer_panel.py): the list on screen
-    from agent_desktop.dialer import PowerDialer
-    from ui.dialer_panel import DialerPanel
+    relay.done.connect(report)
 
-    dialer = PowerDialer(ctx.db, settings, calls.dial,
-                         can_dial=lambda: wrapups.can_dial(calls.active_log_ids()))
-    calls.call_ended.connect(dialer.on_call_ended)
-    wrapups.wrapup_saved.connect(dialer.on_wrapup_saved)
-    dialer_panel = DialerPanel(dialer, ids_provider=w.customer_list.model.loaded_ids)
-    dialer_panel.setObjectName("dialerPanel")
-    dialer_panel.customer_previewed.connect(w.open_customer)
-    w.tabifyDockWidget(dock, w.add_dock(dialer_panel, QCoreApplication.translate(
-        "App", "Call list"), Qt.DockWidgetArea.RightDockWidgetArea))
-    dock.raise_()
-    ctx.stoppers.append(dialer.stop)
-    ctx.keep += [dialer, dialer_panel]
-    for popup in (k for k in ctx.keep if type(k).__name__ == "ReminderPopup"):
-        popup.call_requested.connect(lambda cid: panel.dial_customer(cid))  # one-click call
-    dialog.show_next_pending()  # a wrap-up left open by a crash or a quit comes back
-    ctx.keep += [engine, calls, panel, wrapups, dialog, pending]
+    def check() -> None:
+        try:
+            problem = ctx.db.integrity_problem()
+        except Exception:
+            log.exception("integrity check could not run")
+            return
+        if problem:
+            relay.done.emit(problem, "")
+
+    threading.Thread(target=check, name="integrity-check", daemon=True).start()
 
 
 class _Relay(QObject):
@@ -427,109 +371,7 @@ class _Relay(QObject):
     done = Signal(str, str)  # result, error
 
 
-def _start_sync(ctx: AppContext) -> None:
-    """Sync with the central server (`server.url`); with none configured, an embedded
-    server on loopback (a child process, started off the GUI thread: it takes seconds) with
-    a demo team whose passwords live in the keyring — never in a file."""
-    import secrets
-    import threading
 
-    from ui.sync_status import SyncStatusWidget
-
-    w, settings, creds = ctx.window, ctx.settings, ctx.credentials
-    status = SyncStatusWidget()
-    status.setObjectName("syncStatus")
-    w.add_status_widget(status)
-    url = str(settings.get("server.url")).strip()
-    relay = _Relay(w)
-    ctx.keep += [status, relay]
-    relay.done.connect(lambda result, error: _connect_sync(ctx, status, result, error))
-    if url:
-        relay.done.emit(url, "")
-        return
-
-    def start_embedded() -> None:
-        try:
-            from sync.server.embedded import EmbeddedServer
-
-            server = EmbeddedServer(ctx.paths.data_dir / "server")
-            ctx.stoppers.append(server.stop)
-            first = not (server.data_dir / "server.db").exists()
-            passwords = []
-            for user in ("agent", "lead"):
-                key = f"embedded-server:{user}"
-                pw = creds.get(key)
-                if not pw:
-                    pw = secrets.token_urlsafe(18)
-                    creds.set(key, pw)
-                passwords.append(pw)
-            # The server seeds the same demo customers (same uuids) as the desktop did.
-            server.seed_demo(passwords[0], passwords[1],
-                             customers=ctx.demo_rows if first else 0)
-            relay.done.emit(server.start(), "")
-        except Exception as exc:
-            log.exception("embedded sync server not started")
-            relay.done.emit("", str(exc))
-
-    threading.Thread(target=start_embedded, name="embedded-server", daemon=True).start()
-
-
-def _connect_sync(ctx: AppContext, status: Any, url: str, error: str) -> None:
-    w, settings = ctx.window, ctx.settings
-    if error or not url:
-        status.set_error(error)
-        w.statusBar().showMessage(QCoreApplication.translate(
-            "App", "Sync is not available: %1").replace("%1", error), 15_000)
-        return
-    from sync.client.factory import build_sync_service
-
-    service = build_sync_service(ctx.db, settings, ctx.credentials,
-                                 ctx.paths.recordings_dir, url)
-    service.status_changed.connect(status.set_status)
-    service.last_synced.connect(status.set_last_synced)
-    service.error.connect(status.set_error)
-    service.initial_progress.connect(status.set_initial_progress)
-    service.conflicts_changed.connect(status.set_conflicts)
-    service.data_changed.connect(w.refresh_list)
-    service.data_changed.connect(lambda: w.today.model.refresh())
-    service.data_changed.connect(
-        lambda: w.refresh_customer(cid) if (cid := w.current_customer_id()) else None)
-    status.sync_requested.connect(service.sync_now)
-    ctx.customers.customer_changed.connect(lambda _cid: service.local_change())
-    ctx.customers.tasks_changed.connect(service.local_change)
-    for k in ctx.keep:  # calls and wrap-ups write synced rows; a call may leave a recording
-        if type(k).__name__ == "CallService":
-            k.call_ended.connect(lambda *_a: service.local_change())
-            k.call_ended.connect(lambda *_a: service.recording_finished())
-        elif type(k).__name__ == "WrapupService":
-            k.wrapup_saved.connect(lambda *_a: service.local_change())
-
-    def sign_in_dialog() -> None:
-        from ui.sync_signin_dialog import SignInDialog
-
-        note = "" if ctx.credentials.persistent else ctx.credentials.problem
-        dialog = SignInDialog(url, str(settings.get("server.username")), note, w)
-        dialog.sign_in_requested.connect(service.sign_in)
-        service.signed_in.connect(dialog.on_signed_in)
-        service.sign_in_failed.connect(dialog.on_sign_in_failed)
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
-
-    def conflicts_view() -> None:
-        from ui.sync_conflicts_view import ConflictsView
-
-        if service.conflicts is not None:
-            w.add_dock(ConflictsView(service.conflicts),
-                       QCoreApplication.translate("App", "Sync conflicts"))
-
-    status.sign_in_requested.connect(sign_in_dialog)
-    status.conflicts_requested.connect(conflicts_view)
-    service.start()
-    ctx.stoppers.append(service.stop)
-    ctx.keep.append(service)
-    if not str(settings.get("server.url")).strip():
-        password = ctx.credentials.get("embedded-server:agent") or ""
-        service.sign_in("agent", password, True)
 
 
 def _wire_import_export(ctx: AppContext) -> None:
