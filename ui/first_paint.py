@@ -78,7 +78,10 @@ class FirstPaintProbe(QObject):
         proc = psutil.Process()
         ms = (painted_at - proc.create_time()) * 1000.0
         rss = proc.memory_info().rss / (1024 * 1024)
+        # `epoch` lets the launching process time from its own spawn: psutil's
+        # create_time rests on /proc/stat's whole-second boot time (up to 1 s off).
         sys.stdout.write("FIRST_PAINT " + json.dumps({"ms": round(ms, 1),
-                                                      "rss_mib": round(rss, 1)}) + "\n")
+                                                      "rss_mib": round(rss, 1),
+                                                      "epoch": painted_at}) + "\n")
         sys.stdout.flush()
         self._app.quit()

@@ -172,6 +172,7 @@ def timed(fn: Callable[[str], object], queries: list[str], repeat: int = 1
 
 def launch(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Run a window process; parse its FIRST_PAINT (and NAIVE_FILTER) lines, tolerantly."""
+    spawned = time.time()
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
                               timeout=APP_TIMEOUT_S, check=False)
@@ -183,6 +184,10 @@ def launch(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
             if line.startswith(tag + " "):
                 try:
                     out[tag] = json.loads(line[len(tag) + 1:])
+                    if isinstance(out[tag].get("epoch"), float):
+                        # Spawn → painted, by one clock (psutil's create_time can be
+                        # up to a second off: /proc/stat has whole-second boot time).
+                        out[tag]["ms"] = round((out[tag]["epoch"] - spawned) * 1000.0, 1)
                 except json.JSONDecodeError:
                     out["error"] = f"unreadable {tag} line: {line!r}"
     if "FIRST_PAINT" not in out:

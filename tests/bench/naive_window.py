@@ -71,11 +71,12 @@ class Probe(QObject):
         return False
 
     def _report(self) -> None:
+        painted_at = time.time()
         proc = psutil.Process()
-        ms = (time.time() - proc.create_time()) * 1000.0
+        ms = (painted_at - proc.create_time()) * 1000.0
         rss = proc.memory_info().rss / (1024 * 1024)
-        print("FIRST_PAINT " + json.dumps({"ms": round(ms, 1), "rss_mib": round(rss, 1)}),
-              flush=True)
+        print("FIRST_PAINT " + json.dumps({"ms": round(ms, 1), "rss_mib": round(rss, 1),
+                                           "epoch": painted_at}), flush=True)
         if self._filter:
             started = time.perf_counter()
             self._proxy.setFilterFixedString(self._filter)

@@ -33,7 +33,7 @@ def test_first_paint_line_then_quit(tmp_path: Path) -> None:
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("FIRST_PAINT ")]
     assert len(lines) == 1, done.stdout
     figures = json.loads(lines[0].removeprefix("FIRST_PAINT "))
-    assert set(figures) == {"ms", "rss_mib"}
+    assert set(figures) == {"ms", "rss_mib", "epoch"}
     assert figures["ms"] > 0 and figures["rss_mib"] > 10
     # Demo data went into the empty database; a second start leaves it alone.
     db = AppPaths.from_root(tmp_path).database
