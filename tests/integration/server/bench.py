@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import signal
 import statistics
 import sys
@@ -224,6 +225,7 @@ def main() -> None:
         db.dispose()
         if cluster is not None:
             cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
