@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
 
 if TYPE_CHECKING:
     from agent_desktop.app import AppContext
@@ -110,7 +110,6 @@ def _build_phone_ui(ctx: AppContext, calls: Any, engine: Any, agent: str,
     w, settings = ctx.window, ctx.settings
     panel = SoftphonePanel(calls, engine)
     dock = w.add_dock(panel, _tr("Phone"), Qt.DockWidgetArea.RightDockWidgetArea)
-    w.resizeDocks([dock], [330], Qt.Orientation.Horizontal)
     wrapups = WrapupService(ctx.db, settings, agent=agent)
     ctx.wrapups = wrapups
     dialog = WrapupDialog(wrapups, w)
@@ -143,6 +142,8 @@ def _build_phone_ui(ctx: AppContext, calls: Any, engine: Any, agent: str,
     w.tabifyDockWidget(dock, w.add_dock(dialer_panel, _tr("Call list"),
                                         Qt.DockWidgetArea.RightDockWidgetArea))
     dock.raise_()
+    # Once the dock is laid out: keep the list and detail pane wide, the phone compact.
+    QTimer.singleShot(0, lambda: w.resizeDocks([dock], [330], Qt.Orientation.Horizontal))
     ctx.stoppers.append(dialer.stop)
     if ctx.reminder_popup is not None:  # one click on a follow-up calls the customer
         ctx.reminder_popup.call_requested.connect(lambda cid: panel.dial_customer(cid))
