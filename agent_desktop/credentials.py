@@ -7,13 +7,18 @@ in memory for this run and say so (`persistent` is False) — never a plaintext 
 from __future__ import annotations
 
 import logging
-
-import keyring
-from keyring.errors import KeyringError, PasswordDeleteError
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 SERVICE = "agent-desktop"
+
+
+def _keyring() -> Any:
+    """keyring loads its back ends through entry points (~60 ms): not before first paint."""
+    import keyring
+
+    return keyring
 
 
 class CredentialStore:
@@ -37,24 +42,30 @@ class CredentialStore:
     def get(self, name: str) -> str | None:
         if name in self._memory:
             return self._memory[name]
+        from keyring.errors import KeyringError
+
         try:
-            return keyring.get_password(self._service, name)
+            return _keyring().get_password(self._service, name)
         except KeyringError as exc:
             self._fallback(exc)
             return None
 
     def set(self, name: str, secret: str) -> None:
+        from keyring.errors import KeyringError
+
         try:
-            keyring.set_password(self._service, name, secret)
+            _keyring().set_password(self._service, name, secret)
             self._memory.pop(name, None)
         except KeyringError as exc:
             self._fallback(exc)
             self._memory[name] = secret
 
     def delete(self, name: str) -> None:
+        from keyring.errors import KeyringError, PasswordDeleteError
+
         self._memory.pop(name, None)
         try:
-            keyring.delete_password(self._service, name)
+            _keyring().delete_password(self._service, name)
         except PasswordDeleteError:
             pass
         except KeyringError as exc:
