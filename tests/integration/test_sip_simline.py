@@ -164,3 +164,14 @@ def test_simline_process_reports_a_start_failure() -> None:
 
     with pytest.raises(SimLineError, match=r"did not start.*does not exist"):
         SimLineProcess(wav=Path("/nonexistent.wav")).start()
+
+
+def test_display_name_reaches_the_customer(simline: SimLine, engine_factory: EngineFactory,
+                                           service_for: Callable[..., CallService],
+                                           qtbot: QtBot) -> None:
+    """sip.display_name is what the called phone shows (From display name)."""
+    svc = service_for(engine_factory(display_name="王 Agent Ann"), simline.domain)
+    with qtbot.waitSignal(svc.call_ended, timeout=5000):
+        svc.dial(None, f"sip:busy@{simline.domain}")
+    simline.wait_line(r'^CALL \d+ user=busy mode=busy from="王 Agent Ann" '
+                      r"<sip:agent@127\.0\.0\.1(:\d+)?>", 5)
