@@ -23,6 +23,8 @@ Robustness, because the caller is an app that may be killed at any moment:
   `maxCalls` is silently capped, measured), after which every INVITE is answered 486 —
   so four killed apps used to make the line "busy" for good; now their slots come back
   after the timeout;
+- with --exit-with-parent PID (what the app's embedded line passes) it stops, cleanly,
+  when that process is gone — a killed app must not leave an orphan line behind;
 - SIGTERM/SIGINT stop in the order pjsua2 needs: pending timers (which hold calls) are
   dropped, calls hung up and released while the library is alive, the account shut down,
   and only then `libDestroy()`; a call object destroyed after that aborts the process
@@ -273,6 +275,9 @@ class Line:
             if time.monotonic() >= self._next_watch:
                 self._next_watch = time.monotonic() + WATCH_INTERVAL_S
                 self._watch_media()
+                if self.args.exit_with_parent and os.getppid() != self.args.exit_with_parent:
+                    say("PARENT GONE")
+                    self.running = False
 
     def _watch_media(self) -> None:
         """Hang up connected calls whose caller stopped sending RTP (killed app)."""
@@ -362,6 +367,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="call length in 'hangup' mode")
     p.add_argument("--media-timeout-s", type=float, default=10.0,
                    help="hang up a connected call after this long without RTP (0 = never)")
+    p.add_argument("--exit-with-parent", type=int, default=0, metavar="PID",
+                   help="stop when the process PID (our parent) is gone")
     p.add_argument("--pj-log", default="", help="write pjsip's own log (level 5) here")
     return p.parse_args(argv)
 

@@ -32,7 +32,8 @@ class SimLineProcess:
                  hangup_after_s: float = 20.0, wav: Path | None = None,
                  python: str = sys.executable) -> None:
         self._cmd = [python, "-m", "sip.simline", "--host", host, "--port", str(port),
-                     "--ring-ms", str(ring_ms), "--hangup-after-s", str(hangup_after_s)]
+                     "--ring-ms", str(ring_ms), "--hangup-after-s", str(hangup_after_s),
+                     "--exit-with-parent", str(os.getpid())]  # no orphan if we are killed
         if wav is not None:
             self._cmd += ["--wav", str(wav)]
         self._host = host
