@@ -48,9 +48,10 @@ def main() -> int:
         engine.start()
         answered = engine.dial(f"sip:answer@{domain}")
         ringing = engine.dial(f"sip:noanswer@{domain}")
-        pump(app, time.monotonic() + 5,
-             lambda s=seen, a=answered, r=ringing: s.reached(a, CallState.CONNECTED)
-             and s.reached(r, CallState.RINGING))
+        def both_up(s: Seen = seen, a: int = answered, r: int = ringing) -> bool:
+            return s.reached(a, CallState.CONNECTED) and s.reached(r, CallState.RINGING)
+
+        pump(app, time.monotonic() + 5, both_up)
         flying = engine.dial(f"sip:answer@{domain}")  # in flight at stop()
         engine.stop()
         all_ended = all(seen.reached(c, CallState.DISCONNECTED)
