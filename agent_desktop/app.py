@@ -329,6 +329,15 @@ def _after_first_paint(ctx: AppContext) -> None:
     # Integrity check of the whole file: seconds on a big database, so off the GUI thread.
     _check_integrity_in_background(ctx)
 
+    # Calls a crash or kill left open are finished (recordings repaired and hashed) before
+    # the phone starts, with or without the phone enabled.
+    try:
+        from agent_desktop.call_recovery import recover_interrupted_calls
+
+        recover_interrupted_calls(ctx.db, ctx.paths.recordings_dir)
+    except Exception:
+        log.exception("could not finish calls interrupted by the last stop")
+
     if ctx.phone_enabled:
         from agent_desktop.app_phone import start_phone
 

@@ -67,7 +67,6 @@ def start_phone(ctx: AppContext, on_calls_changed: Callable[..., None]) -> None:
         calls = CallService(ctx.db, engine, dialplan, ctx.search,
                             no_answer_timeout_s=settings.get("sip.no_answer_timeout_s"),
                             recordings_dir=ctx.paths.recordings_dir, agent=agent)
-        _recover_interrupted(calls)
     except Exception as exc:
         log.exception("softphone not started")
         ctx.stop_background()
@@ -76,17 +75,6 @@ def start_phone(ctx: AppContext, on_calls_changed: Callable[..., None]) -> None:
     ctx.calls = calls
     ctx.keep += [bridge, engine, calls]
     _build_phone_ui(ctx, calls, engine, agent, on_calls_changed)
-
-
-def _recover_interrupted(calls: Any) -> None:
-    """Finish call logs a crash left open (their wrap-ups reopen separately)."""
-    recover = getattr(calls, "recover_interrupted", None)
-    if recover is None:
-        return
-    try:
-        recover()
-    except Exception:
-        log.exception("could not finish calls interrupted by the last stop")
 
 
 def _announce_audio(ctx: AppContext, bridge: Any) -> None:

@@ -50,9 +50,9 @@ class _FileFacts:
 
 
 def _default_repair() -> Repair:
-    # sip.audio.wav is pure Python (no pjsua2, no Qt): the same header rule the recorder
-    # writes with, so a file fixed here is byte-identical to one fixed by the engine side.
-    from sip.audio.wav import repair_wav_header
+    # The same header rule the recorder writes with (agent_desktop.wav is pure Python and
+    # shared with sip/recorder.py), so a file fixed here matches one fixed by the engine.
+    from agent_desktop.wav import repair_wav_header
 
     return repair_wav_header
 

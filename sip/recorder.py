@@ -3,7 +3,7 @@
 pjsua2's own `AudioMediaRecorder` is mono and writes its header only when closed, so the
 recorder taps the conference bridge with two ports instead — the agent's microphone
 media into the left tap, the call's media into the right — and a writer thread
-interleaves the two 20 ms streams into a crash-safe WAV (`sip.audio.wav`).
+interleaves the two 20 ms streams into a crash-safe WAV (`agent_desktop.wav`).
 
 Threads: `start()` and `stop()` call pjsua2 and so must run on the engine's pjsua2
 thread. The taps' callbacks run on pjmedia's clock thread and only append to a deque.
@@ -28,14 +28,14 @@ from pathlib import Path
 import pjsua2 as pj
 from PySide6.QtCore import QObject, Signal
 
-from sip.audio.ports import FRAME_BYTES, TapPort
-from sip.audio.wav import (
+from agent_desktop.wav import (
     FileSink,
     RecordingError,
     StereoWavWriter,
     describe_os_error,
     repair_wav_header,
 )
+from sip.audio.ports import FRAME_BYTES, TapPort
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sip.audio.wav import HEADER_SIZE
+from agent_desktop.wav import HEADER_SIZE
 from sip.recorder import repair_recordings
 from tests.integration.audio_rig import (
     REPO,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sip.audio.wav import RecordingError, StereoWavWriter
+from agent_desktop.wav import RecordingError, StereoWavWriter
 from sip.recorder import StereoRecorder
 
 

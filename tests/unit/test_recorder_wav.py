@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sip.audio.wav import (
+from agent_desktop.wav import (
     HEADER_SIZE,
     RecordingError,
     StereoWavWriter,
@@ -96,7 +96,7 @@ CHILD = r"""
 import sys, time
 from array import array
 from pathlib import Path
-from sip.audio.wav import StereoWavWriter
+from agent_desktop.wav import StereoWavWriter
 w = StereoWavWriter(Path(sys.argv[1]), header_every_s=1.0)
 left = array("h", [1234] * 320).tobytes()
 right = array("h", [-4321] * 320).tobytes()
