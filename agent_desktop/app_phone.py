@@ -20,10 +20,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("App", text)
-
-
 def start_phone(ctx: AppContext, on_calls_changed: Callable[..., None]) -> None:
     """With no registrar configured, a simulated customer line (a second pjsua2 process on
     loopback that answers and plays audio) stands in for the PBX — the embedded default."""
@@ -70,7 +66,8 @@ def start_phone(ctx: AppContext, on_calls_changed: Callable[..., None]) -> None:
     except Exception as exc:
         log.exception("softphone not started")
         ctx.stop_background()
-        w.statusBar().showMessage(_tr("The phone could not start: %1").replace("%1", str(exc)))
+        text = QCoreApplication.translate("App", "The phone could not start: %1")
+        w.statusBar().showMessage(text.replace("%1", str(exc)))
         return
     ctx.calls = calls
     ctx.keep += [bridge, engine, calls]
@@ -97,7 +94,8 @@ def _build_phone_ui(ctx: AppContext, calls: Any, engine: Any, agent: str,
 
     w, settings = ctx.window, ctx.settings
     panel = SoftphonePanel(calls, engine)
-    dock = w.add_dock(panel, _tr("Phone"), Qt.DockWidgetArea.RightDockWidgetArea)
+    right = Qt.DockWidgetArea.RightDockWidgetArea
+    dock = w.add_dock(panel, QCoreApplication.translate("App", "Phone"), right)
     wrapups = WrapupService(ctx.db, settings, agent=agent)
     ctx.wrapups = wrapups
     dialog = WrapupDialog(wrapups, w)
@@ -127,8 +125,8 @@ def _build_phone_ui(ctx: AppContext, calls: Any, engine: Any, agent: str,
     dialer_panel = DialerPanel(dialer, ids_provider=w.customer_list.model.loaded_ids)
     dialer_panel.setObjectName("dialerPanel")
     dialer_panel.customer_previewed.connect(w.open_customer)
-    w.tabifyDockWidget(dock, w.add_dock(dialer_panel, _tr("Call list"),
-                                        Qt.DockWidgetArea.RightDockWidgetArea))
+    title = QCoreApplication.translate("App", "Call list")
+    w.tabifyDockWidget(dock, w.add_dock(dialer_panel, title, right))
     dock.raise_()
     # Once the dock is laid out: keep the list and detail pane wide, the phone compact.
     QTimer.singleShot(0, lambda: w.resizeDocks([dock], [330], Qt.Orientation.Horizontal))

@@ -17,10 +17,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("App", text)
-
-
 def start_sync(ctx: AppContext) -> None:
     """Sync with the central server (`server.url`); with none configured, an embedded
     server on loopback (a child process, started off the GUI thread: it takes seconds) with
@@ -70,7 +66,8 @@ def _connect_sync(ctx: AppContext, status: Any, url: str, error: str) -> None:
     w, settings = ctx.window, ctx.settings
     if error or not url:
         status.set_error(error)
-        w.statusBar().showMessage(_tr("Sync is not available: %1").replace("%1", error), 15_000)
+        text = QCoreApplication.translate("App", "Sync is not available: %1")
+        w.statusBar().showMessage(text.replace("%1", error), 15_000)
         return
     from sync.client.factory import build_sync_service
 
@@ -117,7 +114,8 @@ def _connect_sync(ctx: AppContext, status: Any, url: str, error: str) -> None:
         if service.conflicts is not None:
             view = ConflictsView(service.conflicts)
             view.changed.connect(service.local_change)  # a restored value is a local edit
-            conflicts_dock.append(w.add_dock(view, _tr("Sync conflicts")))
+            title = QCoreApplication.translate("App", "Sync conflicts")
+            conflicts_dock.append(w.add_dock(view, title))
 
     status.sign_in_requested.connect(sign_in_dialog)
     status.conflicts_requested.connect(conflicts_view)

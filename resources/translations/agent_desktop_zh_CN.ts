@@ -1,7 +1,8 @@
-<?xml version='1.0' encoding='utf-8'?>
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
 <context>
-    <name />
+    <name></name>
     <message>
         <source>(do not import)</source>
         <translation>（不导入）</translation>
@@ -171,6 +172,10 @@
     <message>
         <source>Sync conflicts</source>
         <translation>同步冲突</translation>
+    </message>
+    <message>
+        <source>Database problem</source>
+        <translation>数据库问题</translation>
     </message>
     <message>
         <source>Settings</source>
@@ -1032,7 +1037,7 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
         <translation>客户(&amp;C)</translation>
     </message>
     <message>
-        <source>&amp;Today's follow-ups</source>
+        <source>&amp;Today&apos;s follow-ups</source>
         <translation>今天的跟进(&amp;T)</translation>
     </message>
     <message>
@@ -1221,7 +1226,7 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
         <translation>中心服务器的登录名</translation>
     </message>
     <message>
-        <source>Verify the server's TLS certificate</source>
+        <source>Verify the server&apos;s TLS certificate</source>
         <translation>验证服务器的 TLS 证书</translation>
     </message>
     <message>
@@ -1597,7 +1602,7 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     </message>
     <message>
         <source>Nothing due today.
-Schedule a follow-up in a customer's detail pane and it shows up here on its day.</source>
+Schedule a follow-up in a customer&apos;s detail pane and it shows up here on its day.</source>
         <translation>今天没有到期的跟进。
 在客户详情中安排跟进，到期当天会显示在这里。</translation>
     </message>
@@ -1669,7 +1674,7 @@ Schedule a follow-up in a customer's detail pane and it shows up here on its day
         <translation>话后处理无法保存（数据库拒绝写入，详情见日志）。没有丢失任何内容：请保持此窗口打开并再次按回车。</translation>
     </message>
     <message>
-        <source>This customer was deleted on the server. The call's disposition and notes will still be saved on the call log.</source>
+        <source>This customer was deleted on the server. The call&apos;s disposition and notes will still be saved on the call log.</source>
         <translation>此客户已在服务器上被删除。本次通话的结果和备注仍会保存在通话记录中。</translation>
     </message>
     <message>
