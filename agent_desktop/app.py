@@ -253,6 +253,7 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
                      demo_rows=args.demo_rows,
                      keep=list(translators))
     window.settings_requested.connect(lambda: _open_settings(ctx))
+    detail.play_recording_requested.connect(lambda rel: _play_recording(ctx, rel))
 
     # -- softphone (sip/, ui/softphone_*, ui/call_*, ui/wrapup_dialog.py) ----------------
     # Started right after the first paint (the simulated line takes a second): see
@@ -411,6 +412,22 @@ def _wire_import_export(ctx: AppContext) -> None:
 
     w.import_requested.connect(open_import)
     w.export_requested.connect(open_export)
+
+
+def _play_recording(ctx: AppContext, relative: str) -> None:
+    """Open a call recording in the system's audio player (a WAV any player reads)."""
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QDesktopServices
+
+    path = ctx.paths.recordings_dir / relative
+    if not path.is_file():
+        ctx.window.statusBar().showMessage(QCoreApplication.translate(
+            "App", "The recording is not on this computer: %1").replace("%1", str(path)),
+            15_000)
+        return
+    if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+        ctx.window.statusBar().showMessage(QCoreApplication.translate(
+            "App", "No audio player is set up to open %1").replace("%1", str(path)), 15_000)
 
 
 def _open_settings(ctx: AppContext) -> None:

@@ -129,6 +129,10 @@ class CallView:
     talk_seconds: float
     disposition: str | None
     notes: str
+    # The call's recording (path relative to the recordings folder) when one is playable:
+    # complete or repaired after a crash; None while recording, missing, or never made.
+    recording_path: str | None = None
+    recording_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -445,6 +449,15 @@ class CustomerService(QObject):
         return TaskView(t.id, t.customer_id, customer_name, t.title, parse_utc(t.due_at),
                         parse_utc(t.done_at) if t.done_at else None)
 
+    @staticmethod
+    def _call_view(k: CallLog) -> CallView:
+        playable = [r for r in k.recordings
+                    if r.deleted_at is None and r.state in ("complete", "repaired")]
+        rec = playable[-1] if playable else None
+        return CallView(k.id, k.direction, k.number, parse_utc(k.started_at), k.outcome,
+                        k.talk_seconds, k.disposition, k.wrapup_notes,
+                        rec.path if rec else None, rec.duration_s if rec else 0.0)
+
     def _detail(self, s: Session, c: Customer) -> CustomerDetail:
         calls = s.execute(
             select(CallLog).where(CallLog.customer_id == c.id, CallLog.deleted_at.is_(None))
@@ -460,7 +473,5 @@ class CustomerService(QObject):
             notes=tuple(NoteView(n.id, n.body, n.author, parse_utc(n.created_at))
                         for n in reversed(c.notes) if n.deleted_at is None),
             tasks=tuple(self._task_view(t, c.name) for t in c.tasks if t.deleted_at is None),
-            calls=tuple(CallView(k.id, k.direction, k.number, parse_utc(k.started_at),
-                                 k.outcome, k.talk_seconds, k.disposition, k.wrapup_notes)
-                        for k in calls),
+            calls=tuple(self._call_view(k) for k in calls),
         )

@@ -75,6 +75,7 @@ class DetailPane(QStackedWidget):
     message = Signal(str)
     customer_shown = Signal(int)
     cleared = Signal()
+    play_recording_requested = Signal(str)  # path relative to the recordings folder
 
     def __init__(self, service: CustomerService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -250,9 +251,30 @@ class DetailPane(QStackedWidget):
         self.calls.setObjectName("callList")
         self.no_calls = QLabel(self.tr("No calls yet."), box)
         self.no_calls.setEnabled(False)
+        self.play = QPushButton(self.tr("▶ Play recording"), box)
+        self.play.setObjectName("playRecording")
+        self.play.setEnabled(False)
+        self.play.clicked.connect(self._play_selected)
+        self.calls.currentRowChanged.connect(self._call_selected)
+        self.calls.itemActivated.connect(lambda _item: self._play_selected())
         layout.addWidget(self.calls)
         layout.addWidget(self.no_calls)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.play)
+        layout.addLayout(row)
         return box
+
+    def _selected_recording(self) -> str | None:
+        item = self.calls.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def _call_selected(self, _row: int) -> None:
+        self.play.setEnabled(self._selected_recording() is not None)
+
+    def _play_selected(self) -> None:
+        if (path := self._selected_recording()) is not None:
+            self.play_recording_requested.emit(path)
 
     # -- showing -------------------------------------------------------------------------
 
@@ -337,11 +359,18 @@ class DetailPane(QStackedWidget):
                     text += f"  {c.outcome}"
                 if c.disposition:
                     text += f"  · {c.disposition}"
-                self.calls.addItem(text)
+                item = QListWidgetItem(("▶ " if c.recording_path else "") + text)
+                item.setData(Qt.ItemDataRole.UserRole, c.recording_path)
+                if c.recording_path:
+                    item.setToolTip(self.tr("Recorded call — double-click or press Enter "
+                                            "to listen"))
+                self.calls.addItem(item)
             _fit_rows(self.notes, 4)
             _fit_rows(self.calls, 5)
             self.calls.setVisible(bool(d.calls))
             self.no_calls.setVisible(not d.calls)
+            self.play.setVisible(any(c.recording_path for c in d.calls))
+            self.play.setEnabled(False)
             now = QDateTime.currentDateTime().addSecs(3600)
             self.task_due.setDateTime(now.addSecs(-(now.time().minute() % 15) * 60))
             self.setCurrentWidget(self._scroll)

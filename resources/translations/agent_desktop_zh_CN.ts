@@ -178,6 +178,14 @@
         <translation>数据库问题</translation>
     </message>
     <message>
+        <source>The recording is not on this computer: %1</source>
+        <translation>录音不在这台电脑上：%1</translation>
+    </message>
+    <message>
+        <source>No audio player is set up to open %1</source>
+        <translation>没有可以打开 %1 的音频播放器</translation>
+    </message>
+    <message>
         <source>Settings</source>
         <translation>设置</translation>
     </message>
@@ -462,6 +470,10 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
         <translation>还没有通话记录。</translation>
     </message>
     <message>
+        <source>▶ Play recording</source>
+        <translation>▶ 播放录音</translation>
+    </message>
+    <message>
         <source>No notes yet.</source>
         <translation>还没有备注。</translation>
     </message>
@@ -472,6 +484,10 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     <message>
         <source>Incoming</source>
         <translation>呼入</translation>
+    </message>
+    <message>
+        <source>Recorded call — double-click or press Enter to listen</source>
+        <translation>已录音的通话 — 双击或按回车收听</translation>
     </message>
     <message>
         <source>This number may not be dialable: %1</source>

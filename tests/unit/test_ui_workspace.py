@@ -452,3 +452,49 @@ def test_phone_problem_is_said_and_workspace_keeps_working(app_root: Path, qtbot
         assert select_row(ctx, 0)
     finally:
         ctx.close()
+
+
+def test_recorded_call_plays_from_the_timeline(ctx: AppContext, qtbot,  # type: ignore[no-untyped-def]
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call with a finished recording shows ▶ and opens the WAV in the system player;
+    one still being written (or missing) offers nothing to play."""
+    from PySide6.QtGui import QDesktopServices
+
+    from agent_desktop.store.models import CallLog, Recording
+
+    cid = select_row(ctx, 0)
+    wav = ctx.paths.recordings_dir / "2026-11" / "call.wav"
+    wav.parent.mkdir(parents=True)
+    wav.write_bytes(b"RIFF")
+    with ctx.db.transaction() as s:
+        done = CallLog(customer_id=cid, direction="out", number="+8613800138000",
+                       state="ended", outcome="answered", talk_seconds=30.0,
+                       started_at="2026-11-22T01:00:00.000+00:00")
+        live = CallLog(customer_id=cid, direction="out", number="+8613800138000",
+                       state="ended", outcome="answered", talk_seconds=5.0,
+                       started_at="2026-11-21T01:00:00.000+00:00")
+        s.add_all([done, live])
+        s.flush()
+        s.add(Recording(call_log_id=done.id, path="2026-11/call.wav", state="complete",
+                        duration_s=30.0))
+        s.add(Recording(call_log_id=live.id, path="2026-11/other.wav", state="recording"))
+    ctx.window.refresh_customer(cid)
+    pane = ctx.window.detail
+    assert pane.calls.count() == 2
+    assert pane.calls.item(0).text().startswith("▶ ")
+    assert not pane.calls.item(1).text().startswith("▶")
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl",
+                        lambda url: opened.append(url.toLocalFile()) or True)
+    pane.calls.setCurrentRow(1)
+    assert not pane.play.isEnabled()
+    pane.calls.setCurrentRow(0)
+    assert pane.play.isEnabled()
+    with qtbot.waitSignal(pane.play_recording_requested) as sig:
+        pane.play.click()
+    assert sig.args == ["2026-11/call.wav"]
+    assert opened == [str(wav)]
+    wav.unlink()  # gone from disk (e.g. cleaned up): said plainly, nothing opened
+    pane.play.click()
+    assert "not on this computer" in ctx.window.statusBar().currentMessage()
+    assert opened == [str(wav)]
