@@ -327,7 +327,8 @@ def _after_first_paint(ctx: AppContext) -> None:
     w.add_status_widget(stats)
     ctx.keep.append(stats)
 
-    # Integrity check of the whole file: seconds on a big database, so off the GUI thread.
+    # Search-index recovery and the integrity check of the whole file take seconds on a
+    # big database, so they run off the GUI thread.
     _check_integrity_in_background(ctx)
 
     # Calls a crash or kill left open are finished (recordings repaired and hashed) before
@@ -364,6 +365,14 @@ def _check_integrity_in_background(ctx: AppContext) -> None:
     relay.done.connect(report)
 
     def check() -> None:
+        try:
+            # A first download killed mid-way leaves the search triggers suspended; put
+            # them back even when sync is off (--no-sync), so search stays right.
+            from sync.client.bulk_apply import recover_search_index
+
+            recover_search_index(ctx.db)
+        except Exception:
+            log.exception("search index recovery could not run")
         try:
             problem = ctx.db.integrity_problem()
         except Exception:

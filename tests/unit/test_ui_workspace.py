@@ -498,3 +498,28 @@ def test_recorded_call_plays_from_the_timeline(ctx: AppContext, qtbot,  # type: 
     pane.play.click()
     assert "not on this computer" in ctx.window.statusBar().currentMessage()
     assert opened == [str(wav)]
+
+
+def test_start_up_repairs_a_search_index_left_suspended(app_root: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """A first download killed mid-way leaves the search triggers dropped; the next start
+    puts them back after the first paint, even with sync turned off."""
+    from agent_desktop.search import CustomerSearch
+    from sync.client.bulk_apply import suspend_search_triggers
+
+    seed(app_root)
+    paths = AppPaths.from_root(app_root)
+    db = Database.open(paths.database)
+    with db.transaction(applying_remote=True) as s:
+        assert suspend_search_triggers(s)
+    with db.transaction(applying_remote=True) as s:
+        s.add(Customer(name="Dora Unindexed"))
+    search = CustomerSearch(db, PhoneNormalizer("CN"))
+    assert search.page("Dora", None, 10).rows == []
+    db.close()
+    ctx = make(app_root)
+    try:
+        ctx.window.show()
+        qtbot.waitUntil(lambda: [r.name for r in ctx.search.page("Dora", None, 10).rows]
+                        == ["Dora Unindexed"], timeout=10_000)
+    finally:
+        ctx.close()
