@@ -118,11 +118,26 @@ class _GuardedPort(pj.AudioMediaPort):
         self.last_error = ""
 
     def _record_error(self, exc: Exception) -> None:
+        if "errors" not in vars(self):  # torn down mid-callback: see _alive()
+            return
         self.errors += 1
         if self.errors == 1 or self.errors % 500 == 0:
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.error("audio port %s callback failed (%d so far): %s", self.name,
                       self.errors, self.last_error)
+
+    def _alive(self) -> bool:
+        """False while Python tears the port down.
+
+        Deallocation clears the instance dict before the C++ destructor removes the port
+        from the conference bridge, so pjmedia's clock thread can still call in for one
+        tick and find no attributes (seen in CI as AttributeError, then SIGSEGV). Callbacks
+        then do nothing and raise nothing.
+        """
+        try:
+            return "name" in vars(self)
+        except TypeError:
+            return False
 
     def create(self) -> None:
         """Register with the conference bridge (pjsua2 thread only)."""
@@ -147,6 +162,8 @@ class SourcePort(_GuardedPort):
             if FAST_PATH else None
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        if not self._alive():
+            return
         try:
             data = self.ring.read(FRAME_BYTES)
             if self.muted:
@@ -172,6 +189,8 @@ class SinkPort(_GuardedPort):
         self.ring = ring
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        if not self._alive():
+            return
         try:
             data = read_frame(frame)
             self.ring.write(data if data is not None else bytes(FRAME_BYTES))
@@ -194,6 +213,8 @@ class TapPort(_GuardedPort):
         self._sink = sink
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        if not self._alive():
+            return
         try:
             self._sink(read_frame(frame))
         except Exception as exc:
