@@ -96,7 +96,9 @@ def test_a_headset_plugged_in_during_a_call_without_any_device_is_picked_up(
         assert rig.pactl("list", "short", "sinks").stdout.strip() == ""
         plug = ("module-null-sink sink_name=late "
                 "sink_properties=device.description=LateHeadset")
-        run = run_call_child(rig.env, tone_peer.uri, tmp_path / "call.wav", 5,
+        # The device list is polled every 2 s: an 8 s call leaves a loaded machine time
+        # to notice a headset plugged in at 2 s before the call ends.
+        run = run_call_child(rig.env, tone_peer.uri, tmp_path / "call.wav", 8,
                              "--plug", plug, "--replug-at", "2", "--prepare")
     finally:
         rig.stop()
