@@ -46,24 +46,36 @@ Work = Callable[[Callable[[int, int], None], threading.Event], object]
 _EXPECTED = (ImportFileError, MappingError, ImportCancelled, ExportError, OSError)
 
 
-def tr(text: str) -> str:
-    return QCoreApplication.translate("ImportDialog", text)
+# A plain alias, not a wrapper: lupdate only extracts literal `translate("ctx", "text")`
+# calls, so a helper taking the text as a variable left these strings untranslated.
+translate = QCoreApplication.translate
 
 
 def field_label(f: Field) -> str:
     labels = {
-        Field.IGNORE: tr("(do not import)"), Field.NAME: tr("Name"),
-        Field.COMPANY: tr("Company"), Field.CITY: tr("City"), Field.COUNTRY: tr("Country"),
-        Field.EMAIL: tr("E-mail"), Field.PHONE: tr("Phone"), Field.TAGS: tr("Tags"),
-        Field.NOTE: tr("Note"), Field.STATUS: tr("Status"), Field.STAGE: tr("Stage"),
-        Field.OWNER: tr("Owner"), Field.DO_NOT_CALL: tr("Do not call"),
+        Field.IGNORE: translate("ImportDialog", "(do not import)"),
+        Field.NAME: translate("ImportDialog", "Name"),
+        Field.COMPANY: translate("ImportDialog", "Company"),
+        Field.CITY: translate("ImportDialog", "City"),
+        Field.COUNTRY: translate("ImportDialog", "Country"),
+        Field.EMAIL: translate("ImportDialog", "E-mail"),
+        Field.PHONE: translate("ImportDialog", "Phone"),
+        Field.TAGS: translate("ImportDialog", "Tags"),
+        Field.NOTE: translate("ImportDialog", "Note"),
+        Field.STATUS: translate("ImportDialog", "Status"),
+        Field.STAGE: translate("ImportDialog", "Stage"),
+        Field.OWNER: translate("ImportDialog", "Owner"),
+        Field.DO_NOT_CALL: translate("ImportDialog", "Do not call"),
     }
     return labels[f]
 
 
 def action_label(a: DuplicateAction) -> str:
-    return {DuplicateAction.MERGE: tr("Merge"), DuplicateAction.NEW: tr("Import as new"),
-            DuplicateAction.SKIP: tr("Skip")}[a]
+    return {
+        DuplicateAction.MERGE: translate("ImportDialog", "Merge"),
+        DuplicateAction.NEW: translate("ImportDialog", "Import as new"),
+        DuplicateAction.SKIP: translate("ImportDialog", "Skip"),
+    }[a]
 
 
 class TaskSignals(QObject):
@@ -90,7 +102,7 @@ class BackgroundTask(QRunnable):
             self.signals.failed.emit(str(exc))
         except Exception as exc:  # never let a worker die silently
             log.exception("background task crashed")
-            self.signals.failed.emit(tr("Unexpected error: {0}").format(exc))
+            self.signals.failed.emit(translate("ImportDialog", "Unexpected error: {0}").format(exc))
         else:
             self.signals.finished.emit(result)
 
@@ -171,8 +183,10 @@ class DuplicatesModel(QAbstractTableModel):
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role != Qt.ItemDataRole.DisplayRole or orientation != Qt.Orientation.Horizontal:
             return None
-        names = (tr("Lines"), tr("Names in the file"), tr("Shared numbers"),
-                 tr("Existing customer"), tr("Action"))
+        names = (translate("ImportDialog", "Lines"), translate("ImportDialog", "Names in the file"),
+                 translate("ImportDialog", "Shared numbers"),
+                 translate("ImportDialog", "Existing customer"),
+                 translate("ImportDialog", "Action"))
         return names[section] if 0 <= section < len(names) else None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
@@ -198,7 +212,8 @@ class DuplicatesModel(QAbstractTableModel):
             return ", ".join(g.numbers)
         if col == 3:
             return ", ".join(f"{m.name} ({m.company})" if m.company else m.name
-                             for m in g.existing) or tr("(only in this file)")
+                             for m in g.existing) \
+                or translate("ImportDialog", "(only in this file)")
         return action_label(g.action)
 
     def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
@@ -236,7 +251,8 @@ class ProblemsModel(QAbstractTableModel):
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role != Qt.ItemDataRole.DisplayRole or orientation != Qt.Orientation.Horizontal:
             return None
-        names = (tr("Line"), tr("Kind"), tr("Reason"), tr("Row"))
+        names = (translate("ImportDialog", "Line"), translate("ImportDialog", "Kind"),
+                 translate("ImportDialog", "Reason"), translate("ImportDialog", "Row"))
         return names[section] if 0 <= section < len(names) else None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -248,5 +264,7 @@ class ProblemsModel(QAbstractTableModel):
         if col == 0:
             return str(p.line)
         if col == 1:
-            return tr("rejected") if p.kind == "rejected" else tr("warning")
+            if p.kind == "rejected":
+                return translate("ImportDialog", "rejected")
+            return translate("ImportDialog", "warning")
         return p.reason if col == 2 else p.content

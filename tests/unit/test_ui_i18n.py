@@ -73,3 +73,20 @@ def test_language_from_settings(app_root: Path) -> None:
         assert ctx.window.windowTitle() == "Agent Desktop"
     finally:
         ctx.close()
+
+
+def test_import_dialog_labels_are_translated(app_root: Path) -> None:
+    """The import models' strings sit outside any class: they once used a wrapper around
+    `translate()` that lupdate could not see, and showed in English in a Chinese UI."""
+    from agent_desktop.importing import DuplicateAction, Field
+    from ui.import_models import action_label, field_label
+
+    ctx = build(parse_args([*ALONE, "--data-dir", str(app_root), "--demo-rows", "0",
+                            "--lang", "zh_CN"]))
+    assert isinstance(ctx, AppContext)
+    try:
+        assert field_label(Field.NAME) == "姓名"
+        assert field_label(Field.IGNORE) == "（不导入）"
+        assert action_label(DuplicateAction.MERGE) == "合并"
+    finally:
+        ctx.close()
