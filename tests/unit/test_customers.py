@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,13 +19,6 @@ from agent_desktop.customers import (
 from agent_desktop.phones import PhoneNormalizer
 from agent_desktop.store.db import Database
 from agent_desktop.store.models import Customer, Outbox, Tag
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "t.sqlite3")
-    yield d
-    d.close()
 
 
 @pytest.fixture

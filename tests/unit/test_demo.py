@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import phonenumbers
 import pytest
@@ -22,12 +20,6 @@ from agent_desktop.store.models import Customer, utcnow
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "demo.sqlite3")
-    yield d
-    d.close()
 
 
 @pytest.fixture(scope="module")

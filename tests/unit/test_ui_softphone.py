@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
@@ -15,40 +12,15 @@ from agent_desktop.dialplan import DialPlan
 from agent_desktop.phone import CallState, FakePhoneBackend, MediaStats, RegState
 from agent_desktop.phones import PhoneNormalizer
 from agent_desktop.store.db import Database
-from agent_desktop.store.models import CallLog, Customer, PhoneNumber
+from agent_desktop.store.models import CallLog
+from tests.unit.doubles import Callers
 from ui.softphone_panel import SoftphonePanel, format_elapsed
 
 # The offscreen platform plugin warns about window hints it cannot honour.
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")
 
 
-class Callers:
-    def __init__(self, table: dict[str, int]) -> None:
-        self.table = table
 
-    def caller_id(self, number: str) -> int | None:
-        return self.table.get(number)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "agent.sqlite3")
-    yield d
-    d.close()
-
-
-@pytest.fixture
-def customer_id(db: Database) -> int:
-    with db.transaction() as s:
-        c = Customer(name="王小明", name_key="王小明")
-        c.phones.append(PhoneNumber(raw="138 0013 8000", e164="+8613800138000",
-                                    rev_digits="00083100831689", valid=True, label="mobile"))
-        c.phones.append(PhoneNumber(raw="010 6552 9988", e164="+861065529988",
-                                    rev_digits="889925560168", valid=True, label="office",
-                                    position=1))
-        s.add(c)
-        s.flush()
-        return c.id
 
 
 class Rig:
