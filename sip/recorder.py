@@ -28,6 +28,7 @@ from pathlib import Path
 import pjsua2 as pj
 from PySide6.QtCore import QObject, Signal
 
+from agent_desktop.call_recovery import remove_sidecar, write_sidecar
 from agent_desktop.wav import (
     FileSink,
     RecordingError,
@@ -95,7 +96,14 @@ class StereoRecorder(QObject):
         except OSError as exc:
             log.error("cannot create the recordings folder %s: %s", self.path.parent, exc)
             raise RecordingError(describe_os_error(exc, self.path)) from None
-        self._writer = StereoWavWriter(self.path, sink=self._sink)
+        # Before the WAV exists: a kill before the call service writes this recording's
+        # row leaves a file that start-up recovery can still link to its call.
+        write_sidecar(self.path)
+        try:
+            self._writer = StereoWavWriter(self.path, sink=self._sink)
+        except Exception:
+            remove_sidecar(self.path)
+            raise
         ltap = TapPort("rec-left", self._on_left)
         rtap = TapPort("rec-right", self._on_right)
         ltap.create()
@@ -128,6 +136,7 @@ class StereoRecorder(QObject):
         # reach libDestroy() with them still registered.
         self._taps = []
         summary = self._writer.close()
+        remove_sidecar(self.path)  # the result below carries everything the note knew
         digest = hashlib.sha256()
         with open(self.path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
