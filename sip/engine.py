@@ -22,6 +22,8 @@ Only one Endpoint may exist per process; `start()` refuses a second one.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import gc
 import itertools
 import logging
@@ -71,6 +73,19 @@ MAX_RECENT_CALLS = 5
 _live_endpoint = False  # one Endpoint per process: pjsua2 itself is a singleton
 
 
+def _stop_at_exit(ref: weakref.ref[SipEngine]) -> None:
+    """atexit: stop a forgotten engine (before PySide's own handler, registered earlier)."""
+    engine = ref()
+    if engine is None or not engine.started:
+        return
+    log.warning("SIP engine still running at exit; stopping it")
+    try:
+        engine.stop(timeout_s=1.0)
+    except RuntimeError as exc:  # Qt objects already gone: pjsua2 alone, in order
+        log.warning("SIP engine stop at exit: %s", exc)
+        engine._destroy()
+
+
 class SipEngine(PhoneBackend):
     """See the module docstring. Construct, `start()`, use, `stop()`."""
 
@@ -107,6 +122,7 @@ class SipEngine(PhoneBackend):
         self._retry.timeout.connect(self._retry_registration)
         self.local_address = ""  # host:port of the SIP transport once started
         self._fast_until = 0.0
+        self._exit_hook: Callable[[], None] = lambda: None
 
     # -- lifecycle ------------------------------------------------------------------------
     @property
@@ -147,6 +163,9 @@ class SipEngine(PhoneBackend):
         self._stopping = False
         self._poll.start()
         self._stats.start()
+        # Exiting without stop() would let pjmedia's clock call Python during finalization.
+        self._exit_hook = functools.partial(_stop_at_exit, weakref.ref(self))
+        atexit.register(self._exit_hook)
         log.info("SIP engine started on %s (%s), registrar %r", self.local_address,
                  self.config.transport, self.config.registrar)
 
@@ -213,6 +232,7 @@ class SipEngine(PhoneBackend):
 
     def _destroy(self) -> None:
         global _live_endpoint
+        atexit.unregister(self._exit_hook)
         self._media.capture_fallback = None
         self._calls.clear()
         self._dead.clear()

@@ -23,8 +23,13 @@ Signals:
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import sys
+import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,10 +38,15 @@ from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from sip.audio.devices import device_id, present_device_ids, qt_inputs, qt_outputs
 from sip.audio.ports import SinkPort, SourcePort
+from sip.audio.priority import AudioThreadPriority
 from sip.audio.qt_io import AudioIO
 from sip.audio.ring import BYTES_PER_MS, ByteRing
 
 log = logging.getLogger(__name__)
+
+#: Kernel names of the threads that carry call audio: pjmedia's conference clock (calls
+#: the ports) and RTP thread, Qt's PulseAudio engine, and the bridge's QThread.
+AUDIO_THREADS = ("clock", "media", "QPulseAudioEngi", "audio-bridge")
 
 INPUT_KEY = "audio.input_device"
 OUTPUT_KEY = "audio.output_device"
@@ -65,6 +75,8 @@ class BridgeConfig:
     speaker_ring_ms: int = 120
     speaker_prebuffer_ms: int = 40
     speaker_keep_ms: int = 60
+    #: Real-time scheduling for the audio threads where allowed (sip.audio.priority).
+    realtime: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,17 @@ class BridgeStats:
     @property
     def overruns(self) -> int:
         return self.mic_overruns + self.speaker_overruns
+
+
+def _shutdown_at_exit(ref: weakref.ref[AudioBridge]) -> None:
+    bridge = ref()
+    if bridge is None:
+        return
+    log.warning("audio bridge still running at exit; shutting it down")
+    try:
+        bridge.shutdown()
+    except RuntimeError as exc:  # its Qt objects are already gone
+        log.warning("audio bridge shutdown at exit: %s", exc)
 
 
 class AudioBridge(QObject):
@@ -134,6 +157,7 @@ class AudioBridge(QObject):
         self._io.device_changed.connect(self.device_changed)
         self._io.no_device.connect(self.no_device)
         self._io.streams_ready.connect(self._on_streams_ready)
+        self._priority = AudioThreadPriority(AUDIO_THREADS) if cfg.realtime else None
         self._mic_port: SourcePort | None = None
         self._spk_port: SinkPort | None = None
         self._call_media: pj.AudioMedia | None = None
@@ -143,6 +167,7 @@ class AudioBridge(QObject):
         self._started = False
         self._prepared = False
         self._muted = False
+        self._exit_hook: Callable[[], None] = lambda: None
 
     # -- lifetime (composition root) -------------------------------------------------
 
@@ -157,6 +182,10 @@ class AudioBridge(QObject):
         self._thread.start(QThread.Priority.TimeCriticalPriority)
         self._setup_requested.emit()
         self._started = True
+        # A process that exits without shutdown() would destroy a running QThread (Qt
+        # aborts) and run Python slots on it during interpreter finalization.
+        self._exit_hook = functools.partial(_shutdown_at_exit, weakref.ref(self))
+        atexit.register(self._exit_hook)
 
     def shutdown(self) -> None:
         """Close the streams and stop the audio thread (after `detach()`)."""
@@ -166,6 +195,7 @@ class AudioBridge(QObject):
         self._thread.quit()
         self._thread.wait()
         self._started = False
+        atexit.unregister(self._exit_hook)
 
     # -- devices -----------------------------------------------------------------------
 
@@ -253,6 +283,9 @@ class AudioBridge(QObject):
         self._mic_port.startTransmit(call_media)
         call_media.startTransmit(self._spk_port)
         self._call_media = call_media
+        if self._priority is not None:
+            self._priority.apply()
+            self._priority.boost_gil_holder(threading.get_native_id())
         log.info("audio bridge attached")
 
     def detach(self) -> BridgeStats:
@@ -267,8 +300,14 @@ class AudioBridge(QObject):
         self._disconnect()
         QTimer.singleShot(0, self, self._timer.stop)
         stats = self.stats()
+        # Destroyed here, on the pjsua2 thread, while still referenced: see
+        # sip.audio.ports._GuardedPort.close() for the crash this prevents.
+        self._mic_port.close()
+        self._spk_port.close()
         self._mic_port = None
         self._spk_port = None
+        if self._priority is not None:
+            self._priority.restore_gil_holder()
         log.info("audio bridge call stats: mic underruns %d overruns %d, headset underruns "
                  "%d overruns %d, callback errors %d", stats.mic_underruns,
                  stats.mic_overruns, stats.speaker_underruns, stats.speaker_overruns,
@@ -312,6 +351,8 @@ class AudioBridge(QObject):
     def _on_streams_ready(self) -> None:
         """Streams opened after media became active: what piled up meanwhile is stale,
         and drops while nobody consumed are not the call's overruns."""
+        if self._priority is not None:
+            self._priority.apply()  # Qt's PulseAudio thread exists from the first stream
         if self.attached:
             self.mic_ring.clear()
             self.speaker_ring.clear()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import threading
 from collections.abc import Callable
 
 import pjsua2 as pj
@@ -109,13 +110,28 @@ def write_frame(frame: pj.MediaFrame, data: bytes) -> None:
 
 
 class _GuardedPort(pj.AudioMediaPort):
-    """Base: counts callback failures instead of letting pjsua2 keep a traceback."""
+    """Base: counts callback failures instead of letting pjsua2 keep a traceback, and
+    destroys its C++ half explicitly (`close()`) while the Python object is still alive.
+
+    Why `close()` exists (measured, tests/integration/test_audio_port_lifetime.py): when
+    the last Python reference to a port goes, CPython starts deallocating it (refcount 0,
+    instance dict cleared) and only then runs the C++ destructor, with the GIL released.
+    pjmedia's clock thread may be waiting for the GIL right then, inside this port's
+    `get_frame`/`put_frame` with the port's lock held; it enters the Python callback on
+    the dying object, whose refcount goes 0 → 1 → 0 and deallocates it a second time:
+    heap corruption, and a SIGSEGV somewhere later (often at exit). Destroying the C++
+    object first — while Python still holds a reference — makes that callback harmless
+    and the C++ destructor then guarantees no further one (it clears the port's pointer
+    under the port's lock). The Python shell left behind no longer owns anything.
+    """
 
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
         self.errors = 0
         self.last_error = ""
+        self.closed = False
+        self._owner = threading.get_ident()
 
     def _record_error(self, exc: Exception) -> None:
         if "errors" not in vars(self):  # torn down mid-callback: see _alive()
@@ -127,21 +143,41 @@ class _GuardedPort(pj.AudioMediaPort):
                       self.errors, self.last_error)
 
     def _alive(self) -> bool:
-        """False while Python tears the port down.
-
-        Deallocation clears the instance dict before the C++ destructor removes the port
-        from the conference bridge, so pjmedia's clock thread can still call in for one
-        tick and find no attributes (seen in CI as AttributeError, then SIGSEGV). Callbacks
-        then do nothing and raise nothing.
-        """
+        """False once the port is closed or Python tears it down (a last line of defence:
+        with `close()` the clock thread cannot reach a dying port any more)."""
         try:
-            return "name" in vars(self)
+            return not vars(self).get("closed", True)
         except TypeError:
             return False
 
     def create(self) -> None:
         """Register with the conference bridge (pjsua2 thread only)."""
         self.createPort(self.name, audio_format())
+
+    def close(self) -> None:
+        """Leave the conference bridge and destroy the C++ port now (pjsua2 thread only).
+
+        Call after `stopTransmit`, before dropping the last reference and before
+        `libDestroy()`. Idempotent. Afterwards no pjmedia thread calls this object and it
+        must not be used any more (its C++ half is gone)."""
+        if self.closed:
+            return
+        self.closed = True
+        # The destructor (GIL released) waits for a callback in flight, queues the
+        # removal from the bridge and detaches the C port from this object; pjmedia
+        # frees the C port itself once the clock thread has processed the removal.
+        pj.AudioMediaPort.__swig_destroy__(self)
+
+    def __del__(self) -> None:
+        """Safety net for a port dropped without `close()` (e.g. a recorder's taps): the
+        finalizer runs before deallocation, with the object still whole, so closing here
+        is as safe as an explicit `close()` — on the thread that owns pjsua2. On another
+        thread (a garbage-collection cycle) pjsua2 must not be called at all."""
+        try:
+            if not vars(self).get("closed", True) and threading.get_ident() == self._owner:
+                self.close()
+        except Exception as exc:  # never raise from a finalizer
+            log.error("audio port %s could not be closed: %r", vars(self).get("name"), exc)
 
 
 class SourcePort(_GuardedPort):
