@@ -1,0 +1,136 @@
+"""Real-time scheduling for the threads that carry call audio, where the OS allows it.
+
+Why (measured with /proc/<pid>/task/*/schedstat during the call benchmark, 2 cores at
+load average ~15): the headset gaps were not slow code but threads left *waiting for a
+CPU* — per 30 s call the Qt audio thread ran 1.0 s and waited 3.4 s in the run queue,
+pjmedia's clock thread ran 0.8 s and waited 3.1 s, the RTP thread ran 0.1 s and waited
+4.3 s, in windows of 50–100 ms: longer than any prebuffer a conversation tolerates. Sound
+servers (PulseAudio, PipeWire, JACK) solve this the same way: their audio threads run
+SCHED_RR/SCHED_FIFO at a low real-time priority, which preempts ordinary threads at once
+and costs nothing while they sleep (each of ours needs ~1–4 % of a core).
+
+The GUI thread is part of the audio path too: every port callback and every Qt audio
+read needs the GIL, and the GUI thread holds it for most of the time it runs (scrolling
+a list is Python per cell). Preempted by the OS while holding it, it stalls all audio
+threads however high their priority — priority inversion, measured as the remaining
+100–250 ms gaps with the audio threads real-time and the GUI thread waiting 31 s for a
+CPU in a 30 s call. The GIL is no priority-inheriting lock, so for the duration of a
+call the thread that drives the call (GUI/pjsua2) gets a higher nice level — a fair-share
+boost, not real-time: it still cannot starve the machine. Restored when the call ends.
+
+A desktop user may not be allowed real-time scheduling (RLIMIT_RTPRIO 0, no
+CAP_SYS_NICE): then a higher nice level is tried, and failing that the threads stay as
+they are, said once in the log at INFO. Only threads of this process are touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: Low in the real-time range (1–99): above every ordinary thread, below the kernel's
+#: own real-time threads and a sound server's (PulseAudio uses 5–9, JACK 10–70).
+RT_PRIORITY = 4
+NICE_FALLBACK = -10
+
+
+def _set_one(tid: int) -> str:
+    """Raise one thread of this process; returns "rr", "nice" or "" (unchanged)."""
+    try:
+        if os.sched_getscheduler(tid) in (os.SCHED_RR, os.SCHED_FIFO):
+            return "rr"
+        os.sched_setscheduler(tid, os.SCHED_RR, os.sched_param(RT_PRIORITY))
+        return "rr"
+    except (PermissionError, OSError):
+        pass
+    try:
+        if os.getpriority(os.PRIO_PROCESS, tid) > NICE_FALLBACK:
+            os.setpriority(os.PRIO_PROCESS, tid, NICE_FALLBACK)
+        return "nice"
+    except (PermissionError, OSError):
+        return ""
+
+
+class AudioThreadPriority:
+    """Raises the audio threads of this process, by their kernel names.
+
+    Named threads are found in /proc/self/task/*/comm: pjmedia's `clock` (the conference
+    bridge tick that calls our ports) and `media` (RTP), Qt's `QPulseAudioEngi`(ne), and
+    the bridge's own QThread. Called again at every call: pjsua recreates its clock thread
+    after the null sound device was idle, and Qt's engine thread starts with the first
+    stream. Threads already raised are skipped (one stat per thread).
+    """
+
+    def __init__(self, names: tuple[str, ...], proc: Path = Path("/proc/self/task")) -> None:
+        self._names = names
+        self._proc = proc
+        self._done: dict[int, str] = {}
+        self._refused_logged = False
+        self._holder: tuple[int, int] | None = None  # (native thread id, its own nice)
+
+    def apply(self) -> dict[str, str]:
+        """Raise every matching thread not raised yet; returns {name: "rr"/"nice"/""}."""
+        result: dict[str, str] = {}
+        try:
+            tasks = list(self._proc.iterdir())
+        except OSError as exc:  # not Linux: nothing to do
+            log.debug("no %s: %s", self._proc, exc)
+            return result
+        for task in tasks:
+            try:
+                tid = int(task.name)
+                name = (task / "comm").read_text().strip()
+            except (OSError, ValueError):
+                continue
+            if name not in self._names:
+                continue
+            if tid not in self._done:
+                self._done[tid] = _set_one(tid)
+                log.info("audio thread %s (%d): %s", name, tid,
+                         {"rr": f"real-time (SCHED_RR {RT_PRIORITY})",
+                          "nice": f"nice {NICE_FALLBACK}", "": "normal priority"}
+                         [self._done[tid]])
+            result[name] = self._done[tid]
+        self._log_refusal(result)
+        return result
+
+    def boost_gil_holder(self, tid: int) -> None:
+        """Raise the GUI/pjsua2 thread `tid` (a native id) for a call: nice NICE_FALLBACK.
+        Its previous nice level is kept for `restore_gil_holder()`."""
+        if self._holder is not None:
+            return
+        try:
+            before = os.getpriority(os.PRIO_PROCESS, tid)
+        except OSError as exc:
+            log.debug("nice level of thread %d: %s", tid, exc)
+            return
+        self._holder = (tid, before)
+        if before <= NICE_FALLBACK:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, NICE_FALLBACK)
+            log.info("GUI thread (%d) at nice %d for the call", tid, NICE_FALLBACK)
+        except OSError as exc:
+            self._log_refusal({"GUI thread": ""})
+            log.debug("nice %d for thread %d: %s", NICE_FALLBACK, tid, exc)
+
+    def restore_gil_holder(self) -> None:
+        """Give the GUI thread its own nice level back (the call is over)."""
+        if self._holder is None:
+            return
+        tid, before = self._holder
+        self._holder = None
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) != before:
+                os.setpriority(os.PRIO_PROCESS, tid, before)
+        except OSError as exc:
+            log.debug("restoring nice %d of thread %d: %s", before, tid, exc)
+
+    def _log_refusal(self, result: dict[str, str]) -> None:
+        if result and not all(result.values()) and not self._refused_logged:
+            self._refused_logged = True
+            log.info("the OS refused higher priority for audio threads (RLIMIT_RTPRIO / "
+                     "CAP_SYS_NICE); on a loaded machine the headset may glitch")
