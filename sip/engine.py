@@ -11,9 +11,8 @@ Why it is built this way (ARCHITECTURE.md §2–3):
 - No sound device is compiled into the wheel: the null device runs the conference
   clock; the agent's headset comes in through `sip.audio.bridge.AudioBridge` attached
   at media-active; recording through `sip.recorder.StereoRecorder`.
-- Shutdown order: hang up and wait for DISCONNECTED → recorders/bridge off → drop calls →
-  account `shutdown()` → `gc.collect()` → `libDestroy()`. Anything pjsua2 still alive
-  after `libDestroy()` aborts the process.
+- Shutdown order: hang up, wait for DISCONNECTED → recorders/bridge ports closed → calls
+  dropped → account `shutdown()` → `libDestroy()` (anything left after it aborts).
 - pjsip never times out a ringing call and only notices a dead peer's silence if asked:
   the engine watches each connected call's received packets and ends a call that has
   been silent for `rtp_timeout_s` ("Connection lost").
@@ -75,8 +74,7 @@ _live_endpoint = False  # one Endpoint per process: pjsua2 itself is a singleton
 
 def _stop_at_exit(ref: weakref.ref[SipEngine]) -> None:
     """atexit: stop a forgotten engine (before PySide's own handler, registered earlier)."""
-    engine = ref()
-    if engine is None or not engine.started:
+    if (engine := ref()) is None or not engine.started:
         return
     log.warning("SIP engine still running at exit; stopping it")
     try:
@@ -97,6 +95,7 @@ class SipEngine(PhoneBackend):
         self._media = CallMedia(self, bridge, recorder_factory, config.recordings_dir,
                                 self._post)
         self._media.consent_wav = config.consent_wav
+        self._bridge = bridge
         self._ep: pj.Endpoint | None = None
         self._acc: PjAccount | None = None
         self._transport_id = -1
@@ -242,6 +241,8 @@ class SipEngine(PhoneBackend):
         for survivor in list(self._all_calls):
             survivor.thisown = False
         self._all_calls.clear()
+        if self._bridge is not None and self._bridge.attached:
+            self._bridge.detach()  # its ports are closed before libDestroy()
         if self._acc is not None:
             try:
                 self._acc.shutdown()
