@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -91,6 +92,7 @@ class _Plan:
     table: str  # customer_fts | customer_grams | customer_search_docs (1-2 digits)
     match_any: str  # every term anywhere (a LIKE pattern for customer_search_docs)
     match_name: str | None  # every term in the name; None: no name tier (digit queries)
+    digits: str = ""  # a digit query of >= 3 digits (may be narrowed by `_DigitStats`)
 
 
 # Columns in CustomerRow order, then name_key (for the keyset key); read by position because
@@ -129,7 +131,7 @@ def plan_query(query: str) -> _Plan | None:
         # still costs a scan of the candidates' position lists), one column filter.
         digits = digits_of(q)
         if len(digits) >= 3:
-            return _Plan(None, "customer_fts", f"phones : {_quote(digits)}", None)
+            return _Plan(None, "customer_fts", f"phones : {_quote(digits)}", None, digits)
         # 1-2 digits occur in nearly every number: a LIKE walk in id order stops at once.
         return _Plan(None, "customer_search_docs", f"%{digits}%", None)
     terms = q.split(" ")
@@ -160,12 +162,88 @@ def _short_terms(query: str) -> list[str]:
     return [t for t in terms if len(t) < 3]
 
 
+
+class _DigitStats:
+    """How common each digit trigram is in the phones column, from a small sample.
+
+    Why: a digit query is a trigram phrase, and FTS5 walks the doclist of every trigram of
+    it. Some trigrams sit in most numbers ("861" of +86 1xx, "491" of +49 1xx): counting
+    "861" alone costs ~30 ms at 1M customers, so "486135" cost 8.4 ms of CPU while
+    `NEAR("486" "135", 2)` costs 0.5 ms. Queries of 5+ digits therefore ask FTS5 for the
+    two rarest trigrams at their distance and check the exact digit run with LIKE on the
+    few candidates. The sample only steers the choice; results are exact either way.
+    """
+
+    CHUNKS = 6
+    CHUNK_ROWS = 300
+    MAX_AGE_S = 600.0
+    # A sample of a nearly empty store (first start, before an import or the first sync)
+    # is taken again soon: the store may hold a million rows a minute later.
+    SMALL_MAX_AGE_S = 10.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._share: dict[str, float] = {}
+        self._docs = 0
+        self._taken_at = -1e18
+
+    def share(self, conn: Connection) -> dict[str, float]:
+        with self._lock:
+            full = self._docs >= self.CHUNKS * self.CHUNK_ROWS
+            if time.monotonic() - self._taken_at > (
+                    self.MAX_AGE_S if full else self.SMALL_MAX_AGE_S):
+                self._share = self._sample(conn)
+                self._taken_at = time.monotonic()
+            return self._share
+
+    def _sample(self, conn: Connection) -> dict[str, float]:
+        """Contiguous id ranges spread over the table: a few pages each, not a scan."""
+        lo, hi = conn.exec_driver_sql(
+            "SELECT min(id), max(id) FROM customer_search_docs").one()
+        self._docs = 0
+        if lo is None:
+            return {}
+        counts: dict[str, int] = {}
+        docs = 0
+        step = max(1, (int(hi) - int(lo)) // self.CHUNKS)
+        for start in range(int(lo), int(hi) + 1, step):
+            for (phones,) in conn.exec_driver_sql(
+                    "SELECT phones FROM customer_search_docs WHERE id >= ? AND id < ?"
+                    " ORDER BY id LIMIT ?", (start, start + step, self.CHUNK_ROWS)):
+                docs += 1
+                for gram in {phones[i:i + 3] for i in range(len(phones) - 2)}:
+                    counts[gram] = counts.get(gram, 0) + 1
+        self._docs = docs
+        return {g: n / docs for g, n in counts.items()}
+
+    @staticmethod
+    def narrow(digits: str, share: dict[str, float]) -> tuple[str, str, int] | None:
+        """The two trigrams of `digits` least likely to occur together, and how many
+        tokens apart they are; None when the whole phrase is as cheap (<= 4 digits)."""
+        if len(digits) < 5 or not share:
+            return None
+        grams = [digits[i:i + 3] for i in range(len(digits) - 2)]
+        f = [share.get(g, 0.0) for g in grams]
+
+        def cost(i: int, j: int) -> tuple[float, int]:
+            # Reading both doclists, plus the candidates both occur in (each fetched and
+            # checked: ~20x a doclist entry). Overlapping trigrams share digits, so they
+            # are not independent: each extra digit is roughly 1 in 10.
+            d = j - i
+            both = f[i] * f[j] if d >= 3 else min(f[i], f[j]) * 10.0 ** -d
+            return f[i] + f[j] + 20.0 * both, -d
+
+        _c, i, j = min((cost(i, j), i, j) for i in range(len(grams))
+                       for j in range(i + 1, len(grams)))
+        return grams[i], grams[j], j - i - 1
+
 class CustomerSearch:
     """Read-only queries behind the customer list and caller ID; safe from any thread."""
 
     def __init__(self, db: Database, normalizer: PhoneNormalizer) -> None:
         self._db = db
         self._normalizer = normalizer
+        self._digit_stats = _DigitStats()
 
     # ----------------------------------------------------------------- list pages
     def page(self, query: str, after: PageKey | None, limit: int) -> SearchPage:
@@ -202,6 +280,14 @@ class CustomerSearch:
                 after: PageKey | None, limit: int) -> SearchPage:
         """Walk the tiers from the `after` position until `limit + 1` rows are found."""
         tier = 1 if after is None else _tier_of(_check_key(after, None))
+        if plan.digits:
+            near = _DigitStats.narrow(plan.digits, self._digit_stats.share(conn))
+            if near is not None:
+                a, b, gap = near
+                plan = _Plan(None, "customer_fts", f"phones : NEAR({_quote(a)} {_quote(b)},"
+                             f" {gap})", None, plan.digits)
+            else:
+                plan = _Plan(None, plan.table, plan.match_any, None)  # the exact phrase
         want = limit + 1
         found: list[tuple[PageKey, CustomerRow]] = []
         while tier <= 3 and len(found) < want:
@@ -255,7 +341,14 @@ class CustomerSearch:
             where += " AND f.rowid > :i"
         if plan.table != "customer_fts":
             extra = ""
-        sql = (f"SELECT {_DISPLAY} FROM {plan.table} f CROSS JOIN customers c ON c.id = f.rowid"
+        join = ""
+        if plan.digits:
+            # NEAR of two trigrams narrowed the candidates; the digit run itself decides.
+            join = " CROSS JOIN customer_search_docs d ON d.id = f.rowid"
+            extra += " AND d.phones LIKE :run"
+            params["run"] = f"%{plan.digits}%"
+        sql = (f"SELECT {_DISPLAY} FROM {plan.table} f{join}"
+               f" CROSS JOIN customers c ON c.id = f.rowid"
                f" WHERE {where}{not_prefix}{extra} ORDER BY f.rowid LIMIT :limit")
         result = conn.execute(text(sql), params).all()
         return [((tier, r[_ID]), _row(r)) for r in result]

@@ -419,3 +419,25 @@ def test_core_inserts_from_a_sync_pull_are_indexed(db: Database, search: Custome
     assert search.caller_id("+492211234567") == 7
     with db.engine.connect() as conn:
         assert conn.execute(select(Outbox)).first() is None
+
+
+def test_long_digit_runs_use_the_rarest_trigrams_and_stay_exact(db: Database) -> None:
+    """5+ digits: FTS5 is asked for the two rarest trigrams NEAR each other (a common one
+    such as "861" of every +86 1xx number costs a walk of half the index), and LIKE on the
+    digit run drops candidates that have both trigrams but not the run."""
+    from agent_desktop.search import _DigitStats
+
+    common = [add(db, f"Common {i}", phones=[f"+86 138 0000 {i:04d}"]) for i in range(30)]
+    hit = add(db, "Hit", phones=["+86 139 4861 3500"])
+    near_miss = add(db, "Near miss", phones=["+86 139 1354 8600"])  # 135 … 486, 2 apart
+    search = CustomerSearch(db, NORMALIZER)
+    with db.engine.connect() as conn:
+        share = search._digit_stats.share(conn)
+    assert share["861"] > 0.9 and share["486"] < 0.1
+    assert _DigitStats.narrow("486135", share) == ("486", "135", 2)
+    assert _DigitStats.narrow("4861", share) is None  # short: the phrase itself
+    assert ids(search, "486135") == [hit]
+    assert ids(search, "135486") == [near_miss]
+    assert ids(search, "8613800000") == common
+    assert ids(search, "13800000017") == [common[17]]
+    assert ids(search, "86139") == [hit, near_miss]
