@@ -441,3 +441,35 @@ def test_long_digit_runs_use_the_rarest_trigrams_and_stay_exact(db: Database) ->
     assert ids(search, "8613800000") == common
     assert ids(search, "13800000017") == [common[17]]
     assert ids(search, "86139") == [hit, near_miss]
+
+
+def test_list_rows_come_from_covering_indexes(db: Database, search: CustomerSearch) -> None:
+    """Migration 0003: a page's display columns (name, company, city, status, first live
+    number, live tags) are read from indexes alone — no table page per row."""
+    from sqlalchemy import event
+
+    add(db, "Anna Berg", company="Acme", phones=["+86 138 0013 8000"], tags=["VIP"])
+    seen: list[tuple[str, object]] = []
+
+    def capture(_conn: object, _cur: object, statement: str, params: object, _ctx: object,
+                _many: bool) -> None:
+        if statement.lstrip().startswith("SELECT c.id"):
+            seen.append((statement, params))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        assert ids(search, "ann") == ids(search, "") == [1]
+        rows = search.page("ann", None, 5).rows
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert rows[0].phone == "+86 138 0013 8000" and rows[0].tags == "VIP"
+    assert seen
+    with db.engine.connect() as conn:
+        for statement, params in seen:
+            plan = " | ".join(str(r[3]) for r in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, params))  # type: ignore[arg-type]
+            assert "COVERING INDEX ix_phone_numbers_list" in plan, plan
+            assert "COVERING INDEX ix_tags_list" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
+            if "FROM customers c WHERE" in statement:  # browse and prefix tiers
+                assert "COVERING INDEX ix_customers_list" in plan, plan
