@@ -2,10 +2,23 @@
 
 Why these choices: Excel on Windows opens a UTF-8 CSV correctly only when it starts with a
 BOM, and older Chinese Excel installs expect GB18030/GBK; XLSX avoids the question. The
-columns are exactly what the importer guesses back (Name, Company, … Phone 1..N, Tags,
-Note), so export → import round-trips: same names, fields, phone numbers in order, tags and
-a single note. What does not round-trip, by design: phone labels (a column cannot carry a
-per-row label), several notes (joined by a blank line into one), sync bookkeeping.
+columns are what the importer reads back (agent_desktop/importing/mapping.py guesses
+them), so that export → import round-trips:
+
+- Name, Company, City, Country, Email, Status, Stage, Owner, Do not call: one column each;
+- phones: one column per (position, label) in use, in position order — "Phone 1 (mobile)",
+  "Phone 1 (work)", "Phone 2 (mobile)" … — a customer's k-th number sits in the column of
+  its label and the others of that position stay empty. A column header is the only place
+  a spreadsheet can carry a label, and the importer reads columns left to right, so both
+  order and label come back;
+- Tags: one column, ", "-separated (a tag cannot contain a comma);
+- notes: "Note" when no customer has more than one, else "Note 1" … "Note N", oldest first,
+  one note per cell (never joined, so no text is merged or lost).
+
+What the importer does with these today (it is not this module's): the labels mobile,
+work, home and fax come back; "other" comes back as "mobile"; several note columns come
+back as one note, their texts joined by a line break. Sync bookkeeping, note authors and
+times, and follow-up tasks are not exported.
 
 Rows are read page by page with keyset pagination (never all customers as ORM objects),
 written to a temporary file next to the target and renamed into place at the end, so a
@@ -33,6 +46,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, text
 
+from agent_desktop.customers import PHONE_LABELS
 from agent_desktop.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -40,7 +54,6 @@ log = logging.getLogger(__name__)
 PAGE = 1000
 FIXED_COLUMNS = ("Name", "Company", "City", "Country", "Email", "Status", "Stage", "Owner",
                  "Do not call")
-NOTE_SEPARATOR = "\n\n"
 
 
 class ExportFormat(StrEnum):
@@ -75,26 +88,68 @@ class _Row:
     values: list[str]
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """The variable columns: phone (position, label) slots and the number of notes."""
+
+    phone_slots: tuple[tuple[int, str], ...]
+    notes: int
+
+    def header(self) -> list[str]:
+        phones = [f"Phone {pos} ({label})" for pos, label in self.phone_slots]
+        notes = ["Note"] if self.notes <= 1 else [f"Note {i + 1}" for i in
+                                                  range(self.notes)]
+        return [*FIXED_COLUMNS, *phones, "Tags", *notes]
+
+    def cells(self, phones: list[tuple[str, str]], tags: list[str],
+              notes: list[str]) -> list[str]:
+        by_slot = {(i + 1, label): raw for i, (raw, label) in enumerate(phones)}
+        out = [by_slot.get(slot, "") for slot in self.phone_slots]
+        out.append(", ".join(tags))
+        out += notes + [""] * (max(self.notes, 1) - len(notes))
+        return out
+
+
+def _label_order(label: str) -> tuple[int, str]:
+    return (PHONE_LABELS.index(label) if label in PHONE_LABELS else len(PHONE_LABELS), label)
+
+
 class CustomerExporter:
     """Writes live customers (all, or the given ids) to a file."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def _max_phones(self, ids: Sequence[int] | None) -> int:
-        sql = ("SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM phone_numbers p"
-               " JOIN customers c ON c.id = p.customer_id WHERE p.deleted_at IS NULL"
-               " AND c.deleted_at IS NULL {extra} GROUP BY p.customer_id)")
+    def _layout(self, ids: Sequence[int] | None) -> _Layout:
+        """Which phone (position, label) columns and how many note columns the chosen
+        customers need (one pass over phones and notes, in pages of ids if chosen)."""
+        where = "WHERE x.deleted_at IS NULL AND c.deleted_at IS NULL {extra}"
+        slots_sql = ("SELECT DISTINCT rn, label FROM (SELECT x.label AS label, row_number()"
+                     " OVER (PARTITION BY x.customer_id ORDER BY x.position, x.id) AS rn"
+                     " FROM phone_numbers x JOIN customers c ON c.id = x.customer_id "
+                     + where + ")")
+        notes_sql = ("SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM notes x"
+                     " JOIN customers c ON c.id = x.customer_id " + where +
+                     " GROUP BY x.customer_id)")
+        slots: set[tuple[int, str]] = set()
+        notes = 0
         with self._db.engine.connect() as conn:
             if ids is None:
-                return int(conn.execute(text(sql.format(extra=""))).scalar_one())
-            top = 0
-            stmt = text(sql.format(extra="AND c.id IN :ids")).bindparams(
-                bindparam("ids", expanding=True))
-            for i in range(0, len(ids), PAGE):
-                top = max(top, int(conn.execute(stmt, {"ids": list(ids[i:i + PAGE])})
-                                   .scalar_one()))
-            return top
+                slots.update((int(r), str(lb)) for r, lb in
+                             conn.execute(text(slots_sql.format(extra=""))))
+                notes = int(conn.execute(text(notes_sql.format(extra=""))).scalar_one())
+            else:
+                extra = "AND c.id IN :ids"
+                slot_stmt = text(slots_sql.format(extra=extra)).bindparams(
+                    bindparam("ids", expanding=True))
+                note_stmt = text(notes_sql.format(extra=extra)).bindparams(
+                    bindparam("ids", expanding=True))
+                for i in range(0, len(ids), PAGE):
+                    chunk = {"ids": list(ids[i:i + PAGE])}
+                    slots.update((int(r), str(lb)) for r, lb in conn.execute(slot_stmt, chunk))
+                    notes = max(notes, int(conn.execute(note_stmt, chunk).scalar_one()))
+        ordered = tuple(sorted(slots, key=lambda s: (s[0], *_label_order(s[1]))))
+        return _Layout(ordered, notes)
 
     def count(self, ids: Sequence[int] | None = None) -> int:
         if ids is not None:
@@ -103,7 +158,7 @@ class CustomerExporter:
             return int(conn.execute(text(
                 "SELECT count(*) FROM customers WHERE deleted_at IS NULL")).scalar_one())
 
-    def _pages(self, ids: Sequence[int] | None, phones: int) -> Iterator[list[_Row]]:
+    def _pages(self, ids: Sequence[int] | None, layout: _Layout) -> Iterator[list[_Row]]:
         base = ("SELECT id, name, company, city, country, email, status, stage, owner,"
                 " do_not_call FROM customers WHERE deleted_at IS NULL")
         with self._db.engine.connect() as conn:
@@ -130,23 +185,27 @@ class CustomerExporter:
                     ph, tags, notes = details[0][r.id], details[1][r.id], details[2][r.id]
                     values = [r.name, r.company, r.city, r.country, r.email, r.status,
                               r.stage, r.owner, "yes" if r.do_not_call else "no"]
-                    values += ph + [""] * (phones - len(ph))
-                    values += [", ".join(tags), NOTE_SEPARATOR.join(notes)]
+                    values += layout.cells(ph, tags, notes)
                     out.append(_Row(values))
                 yield out
                 if rows:
                     after = rows[-1].id
 
     @staticmethod
-    def _details(conn: Any, ids: list[int]) -> tuple[dict[int, list[str]], ...]:
-        phones: dict[int, list[str]] = defaultdict(list)
+    def _details(conn: Any, ids: list[int]) -> tuple[dict[int, list[tuple[str, str]]],
+                                                     dict[int, list[str]],
+                                                     dict[int, list[str]]]:
+        phones: dict[int, list[tuple[str, str]]] = defaultdict(list)
         tags: dict[int, list[str]] = defaultdict(list)
         notes: dict[int, list[str]] = defaultdict(list)
         if not ids:
             return phones, tags, notes
+        phone_stmt = text("SELECT customer_id, raw, label FROM phone_numbers WHERE deleted_at"
+                          " IS NULL AND customer_id IN :ids ORDER BY customer_id, position, id"
+                          ).bindparams(bindparam("ids", expanding=True))
+        for cid, raw, label in conn.execute(phone_stmt, {"ids": ids}):
+            phones[cid].append((raw, label))
         queries = (
-            (phones, "SELECT customer_id, raw FROM phone_numbers WHERE deleted_at IS NULL"
-                     " AND customer_id IN :ids ORDER BY customer_id, position, id"),
             (tags, "SELECT customer_id, name FROM tags WHERE deleted_at IS NULL"
                    " AND customer_id IN :ids ORDER BY customer_id, id"),
             (notes, "SELECT customer_id, body FROM notes WHERE deleted_at IS NULL"
@@ -167,9 +226,8 @@ class CustomerExporter:
         result = ExportResult(path, fmt)
         if not path.parent.is_dir():
             raise ExportError(f"The folder {path.parent} does not exist.")
-        phones = self._max_phones(ids)
-        header = list(FIXED_COLUMNS) + [f"Phone {i + 1}" for i in range(phones)] + ["Tags",
-                                                                                  "Note"]
+        layout = self._layout(ids)
+        header = layout.header()
         total = self.count(ids)
         try:
             fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
@@ -179,7 +237,7 @@ class CustomerExporter:
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            pages = self._pages(ids, phones)
+            pages = self._pages(ids, layout)
             if fmt is ExportFormat.XLSX:
                 self._write_xlsx(tmp, header, pages, result, total, progress, cancel)
             else:

@@ -106,7 +106,10 @@ class TmpfsServer(ServerProcess):
         assert self.proc is not None
         return Path(f"/proc/{self.proc.pid}/root") / self.tmpfs_dir.relative_to("/")
 
-    def start(self, timeout_s: float = 60.0) -> None:
+    def start(self, timeout_s: float = 180.0) -> None:
+        """Start and wait for /health. Generous: on a machine shared by several test runs
+        importing FastAPI alone has taken over a minute. A server that never gets ready is
+        stopped before the error is raised (no process left behind)."""
         script = 'set -e; mount -t tmpfs -o size="$1" tmpfs "$2"; '
         if self.db_on_tmpfs:
             script += 'cp "$3" "$2/server.sqlite3"; '
@@ -122,14 +125,17 @@ class TmpfsServer(ServerProcess):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+                self.proc = None
+                raise RuntimeError(f"server exited: {self.log_text()[-2000:]}")
             try:
                 if requests.get(self.url + "/health", timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("server did not become ready")
+        self.stop()
+        raise RuntimeError(f"server not ready after {timeout_s:.0f} s: "
+                           f"{self.log_text()[-2000:]}")
 
 
 @pytest.fixture
@@ -381,7 +387,7 @@ def test_desktop_data_folder_full_while_saving(private_tmpfs: None, tmp_path: Pa
     cmd = ["unshare", "-rm", "sh", "-c", script, "sh", str(data_dir), sys.executable, "-m",
            "tests.integration.test_disk_full", "worker", "--data", str(data_dir),
            "--copy-out", str(copy_out)]
-    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240,
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=400,
                        env={**os.environ, "QT_QPA_PLATFORM": "offscreen",
                             "PYTHONPATH": str(REPO)})
     facts: dict[str, object] = {}
