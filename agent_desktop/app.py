@@ -21,7 +21,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from agent_desktop.credentials import CredentialStore
+from agent_desktop.first_page import FirstPageReader
 from agent_desktop.logging_setup import configure_logging
 from agent_desktop.paths import AppPaths
 from agent_desktop.settings import Settings
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from agent_desktop.search import CustomerSearch
     from agent_desktop.store.db import Database
     from agent_desktop.wrapup import WrapupService
+    from ui.customer_list_model import PageSource
+    from ui.first_paint import StartupTimer
     from ui.followups_reminder import ReminderPopup
     from ui.main_window import MainWindow
 
@@ -91,6 +94,7 @@ class AppContext:
     calls: CallService | None = None
     wrapups: WrapupService | None = None
     reminder_popup: ReminderPopup | None = None
+    startup_timer: StartupTimer | None = None  # start-up phases, logged once up
     keep: list[Any] = field(default_factory=list)  # translators, hooks: keep references
     stoppers: list[Any] = field(default_factory=list)  # called in reverse order on close
 
@@ -181,8 +185,27 @@ def _load_demo_data(db: Database, rows: int) -> None:
         note.deleteLater()
 
 
-def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | int:
-    """Construct and wire everything; an int is an exit code (start-up refused)."""
+@dataclass
+class _Start:
+    """What the first frame needs, built before any store code is imported."""
+
+    args: argparse.Namespace
+    app: QApplication
+    paths: AppPaths
+    settings: Settings
+    credentials: CredentialStore
+    handler: logging.Handler
+    translators: list[Any]
+    timer: StartupTimer
+    bench_first_paint: bool
+
+    def release_logging(self) -> None:
+        logging.getLogger().removeHandler(self.handler)
+        self.handler.close()
+
+
+def _start(args: argparse.Namespace, argv: Sequence[str]) -> _Start:
+    """Logging, settings, the QApplication and its translators: no database yet."""
     # First thing: PySide6 6.12 on Python 3.11 leaks references to None/True on every void
     # call and emit; unpinned, a session aborts the interpreter after a few thousand calls.
     from agent_desktop.phone import install_emit_refcount_fix
@@ -206,25 +229,50 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     translators = install_translators(app, args.lang or settings.get("general.language"))
     credentials = CredentialStore()
     timer.mark("translators")
+    return _Start(args, app, paths, settings, credentials, handler, list(translators), timer,
+                  bench_first_paint)
 
+
+def _window(start: _Start, source: PageSource) -> MainWindow:
+    """The main window with the customer list's first page; the other panes come later."""
+    from ui.customer_list_model import CustomerListModel
+    from ui.customer_list_panel import CustomerListPanel
+    from ui.main_window import MainWindow
+    from ui.ui_state import UiState
+
+    start.timer.mark("UI imports")
+    list_panel = CustomerListPanel(CustomerListModel(source))
+    window = MainWindow(list_panel, UiState(start.paths.ui_state_file))
+    window.restore_ui_state()
+    start.timer.mark("UI build")
+    list_panel.load()
+    start.timer.mark("first page")
+    return window
+
+
+def _open_store(start: _Start) -> Database | None:
+    """The database, migrated; None after telling the agent why it cannot be used."""
     from agent_desktop.store.db import Database, StoreError
 
-    timer.mark("store imports (SQLAlchemy, Alembic)")
+    start.timer.mark("store imports (SQLAlchemy)")
     try:
-        db = Database.open(paths.database)
+        db = Database.open(start.paths.database)
     except StoreError as exc:
         log.error("database refused: %s", exc)
         show_fatal(str(exc))
-        logging.getLogger().removeHandler(handler)
-        handler.close()
-        return EXIT_STORE_ERROR
-    timer.mark("database open + migration check")
+        return None
+    start.timer.mark("database open + migration check")
+    return db
 
+
+def _workspace(start: _Start, db: Database, window: MainWindow | None) -> AppContext:
+    """Services, the detail pane and Today, attached to `window` (built here if None)."""
     from agent_desktop.customers import CustomerService
     from agent_desktop.phones import PhoneNormalizer
     from agent_desktop.search import CustomerSearch
 
-    normalizer = PhoneNormalizer(settings.get("general.default_region"))
+    args, timer = start.args, start.timer
+    normalizer = PhoneNormalizer(start.settings.get("general.default_region"))
     search = CustomerSearch(db, normalizer)
     customers = CustomerService(db, normalizer)
     timer.mark("services (phonenumbers, ORM models)")
@@ -232,70 +280,137 @@ def build(args: argparse.Namespace, argv: Sequence[str] = ()) -> AppContext | in
     timer.mark("demo data check")
 
     # -- customer workspace ---------------------------------------------------------------
-    from ui.customer_list_model import CustomerListModel
-    from ui.customer_list_panel import CustomerListPanel
+    if window is None:
+        window = _window(start, search)
+    else:
+        # Hand-over from the first-page reader: same rows and page keys, no reset.
+        early = window.customer_list.model.source
+        window.customer_list.model.set_source(search)
+        if isinstance(early, FirstPageReader):
+            early.close()
     from ui.detail_pane import DetailPane
-    from ui.main_window import MainWindow
     from ui.today_view import TodayModel, TodayView
-    from ui.ui_state import UiState
 
-    timer.mark("UI imports")
-    list_model = CustomerListModel(search)
-    list_panel = CustomerListPanel(list_model)
     detail = DetailPane(customers)
-    today = TodayView(TodayModel(customers))
-    window = MainWindow(customers, list_panel, detail, today, UiState(paths.ui_state_file))
-    ctx = AppContext(paths, settings, credentials, db, search, customers, normalizer, window,
-                     log_handler=handler,
-                     # The benchmark quits at the first paint: no SIP stack to start/stop.
-                     phone_enabled=not args.no_phone and not bench_first_paint,
-                     sync_enabled=not args.no_sync and not bench_first_paint,
+    window.attach_workspace(customers, detail, TodayView(TodayModel(customers)))
+    timer.mark("detail pane + Today")
+    ctx = AppContext(start.paths, start.settings, start.credentials, db, search, customers,
+                     normalizer, window, log_handler=start.handler,
+                     # The benchmark quits once up: no SIP stack to start/stop.
+                     phone_enabled=not args.no_phone and not start.bench_first_paint,
+                     sync_enabled=not args.no_sync and not start.bench_first_paint,
                      demo_rows=args.demo_rows,
-                     keep=list(translators))
+                     keep=list(start.translators))
     window.settings_requested.connect(lambda: _open_settings(ctx))
     detail.play_recording_requested.connect(lambda rel: _play_recording(ctx, rel))
 
     # -- softphone (sip/, ui/softphone_*, ui/call_*, ui/wrapup_dialog.py) ----------------
     # Started right after the first paint (the simulated line takes a second): see
     # _start_phone. Stopped on app.aboutToQuit, before the window and database go.
-    app.aboutToQuit.connect(ctx.stop_background)
+    start.app.aboutToQuit.connect(ctx.stop_background)
 
     # -- sync client (sync/client, ui/sync_*) --------------------------------------------
     # Started right after the first paint as well: see _start_sync.
 
     # -- import / export (ui/import_dialog.py, ui/export_action.py) ---------------------
     _wire_import_export(ctx)
+    ctx.startup_timer = timer
+    return ctx
 
-    # -- start ---------------------------------------------------------------------------
-    from ui.first_paint import AfterFirstPaint
 
-    timer.mark("UI build")
-    window.restore_ui_state()
-    list_panel.load()
-    timer.mark("first page")
-    # Not needed for the first frame: built right after it (start-up stays lean).
-    ctx.keep += [timer, AfterFirstPaint(list_panel.table, lambda: _after_first_paint(ctx))]
-    window.show()
-    if bench_first_paint:
-        from ui.first_paint import FirstPaintProbe
-
-        ctx.keep.append(FirstPaintProbe(list_panel.table, app))
+def _start_script(ctx: AppContext, app: QApplication) -> None:
     if script := os.environ.get("AGENT_DESKTOP_E2E_SCRIPT"):
         from PySide6.QtCore import QTimer
 
         from ui.scripted_scenario import ScriptedScenario
 
-        scenario = ScriptedScenario(Path(script), window, app)
+        scenario = ScriptedScenario(Path(script), ctx.window, app)
         ctx.keep.append(scenario)
         QTimer.singleShot(0, scenario.start)
+
+
+def build(args: argparse.Namespace, argv: Sequence[str] = (), *,
+          start: _Start | None = None) -> AppContext | int:
+    """Construct and wire everything, then show; an int is an exit code (start-up refused).
+
+    Everything is in place when this returns (tests rely on it). `run()` takes the faster
+    road when it can: see `_build_after_first_frame`.
+    """
+    start = start or _start(args, argv)
+    db = _open_store(start)
+    if db is None:
+        start.release_logging()
+        return EXIT_STORE_ERROR
+    ctx = _workspace(start, db, None)
+    from ui.first_paint import AfterFirstPaint
+
+    window = ctx.window
+    # Not needed for the first frame: built right after it (start-up stays lean).
+    ctx.keep.append(AfterFirstPaint(window.customer_list.table,
+                                    lambda: _after_first_paint(ctx)))
+    window.show()
+    if start.bench_first_paint:
+        from ui.first_paint import FirstPaintProbe
+
+        # Everything is built: the report (and quit) follows the first paint.
+        probe = FirstPaintProbe(window.customer_list.table, start.app)
+        probe.ready()
+        ctx.keep.append(probe)
+    _start_script(ctx, start.app)
     return ctx
+
+
+def _build_after_first_frame(start: _Start, reader: FirstPageReader,
+                             done: Callable[[AppContext | int], None]) -> MainWindow:
+    """Show the list's first page (read by `reader`) at once; build the rest after it.
+
+    The window is the real one: the list model and panel are the real ones, reading their
+    first page from plain sqlite3; the detail pane and Today have stand-ins that look as the
+    empty panes do. Right after the first frame is painted, the store, the services and the
+    remaining panes are built and attached, and the list hands over to `CustomerSearch`
+    keeping its rows, selection and scroll position. `done` gets the context (or the exit
+    code of a refused database, after the agent was told why).
+    """
+    from ui.first_paint import AfterFirstPaint, FirstPaintProbe
+
+    window = _window(start, reader)
+    table = window.customer_list.table
+    probe = (FirstPaintProbe(table, start.app, watch=False) if start.bench_first_paint
+             else None)
+
+    def complete() -> None:
+        if probe is not None:
+            probe.painted()
+        start.timer.first_paint()
+        db = _open_store(start)
+        if db is None:
+            reader.close()
+            window.hide()
+            window.deleteLater()
+            start.release_logging()
+            done(EXIT_STORE_ERROR)
+            start.app.exit(EXIT_STORE_ERROR)
+            return
+        ctx = _workspace(start, db, window)
+        ctx.keep.append(hook)
+        done(ctx)
+        if probe is not None:
+            # The benchmark measures the app as built (not the deferred extras), then quits.
+            start.timer.report()
+            probe.ready()
+            return
+        _after_first_paint(ctx)
+        _start_script(ctx, start.app)
+
+    hook = AfterFirstPaint(table, complete, require_rows=True)
+    window.show()
+    return window
 
 
 def _after_first_paint(ctx: AppContext) -> None:
     """Deferred start-up: Today list, follow-up reminders, today's figures, warnings."""
-    for k in ctx.keep:
-        if type(k).__name__ == "StartupTimer":
-            k.report()
+    if ctx.startup_timer is not None:
+        ctx.startup_timer.first_paint()  # no-op when the early frame already said so
     w = ctx.window
     w.today.model.refresh()
     if ctx.settings.warnings:
@@ -348,6 +463,9 @@ def _after_first_paint(ctx: AppContext) -> None:
         from agent_desktop.app_sync import start_sync
 
         start_sync(ctx)
+    if ctx.startup_timer is not None:
+        ctx.startup_timer.mark("deferred start-up")
+        ctx.startup_timer.report()
 
 
 def _check_integrity_in_background(ctx: AppContext) -> None:
@@ -459,16 +577,31 @@ def _show_settings_warnings(parent: Any, warnings: list[str]) -> None:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    """The process: the first page on screen as early as possible, then everything else."""
     args = parse_args(argv)
-    ctx = build(args, [sys.argv[0]])
-    if isinstance(ctx, int):
-        return ctx
-    from PySide6.QtWidgets import QApplication
+    start = _start(args, [sys.argv[0]])
+    from ui.customer_list_model import PAGE_ROWS
 
-    app = QApplication.instance()
-    assert app is not None
+    reader = FirstPageReader.open(start.paths.database, PAGE_ROWS)
+    start.timer.mark("first page read (sqlite3)")
+    outcome: list[AppContext | int] = []
+    if reader is None:
+        # No customers yet, a migration to run, or a database to refuse: the full path,
+        # which says what is wrong before any window is shown.
+        result = build(args, start=start)
+        if isinstance(result, int):
+            return result
+        outcome.append(result)
+    else:
+        _build_after_first_frame(start, reader, outcome.append)
     try:
-        return int(app.exec())
+        code = int(start.app.exec())
     finally:
         log.info("stopped")
-        ctx.close()
+        if outcome and isinstance(outcome[0], AppContext):
+            outcome[0].close()
+        elif not outcome:  # quit before the rest was built
+            if reader is not None:
+                reader.close()
+            start.release_logging()
+    return outcome[0] if outcome and isinstance(outcome[0], int) else code

@@ -4,11 +4,17 @@ Why not load everything and filter with QSortFilterProxyModel: at 1M customers t
 seconds and hundreds of MiB per keystroke (ARCHITECTURE.md §4). Instead the model holds only
 the pages the view has asked for (`canFetchMore`/`fetchMore`), and a new query simply resets
 it to the first page of that query's results.
+
+The page source can be swapped without a reset (`set_source`): at start-up the first frame
+is painted from `agent_desktop.first_page` (plain sqlite3, no SQLAlchemy yet) and the real
+search takes over right after, keeping the rows, the selection and the scroll position.
+The model depends only on the small protocols below, so it imports no store code.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from PySide6.QtCore import (
@@ -19,20 +25,49 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from agent_desktop.search import CustomerRow, PageKey, SearchPage
 from ui.labels import status_label
 
 log = logging.getLogger(__name__)
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 CUSTOMER_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+PAGE_ROWS = 100  # rows per keyset page: a screenful or two, ~1 ms to read at 1M
 
+
+
+PageKey = tuple[object, ...]
+
+
+class ListRow(Protocol):
+    """One row as shown (`agent_desktop.search.CustomerRow` or the first-page reader's)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def company(self) -> str: ...
+    @property
+    def city(self) -> str: ...
+    @property
+    def phone(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def tags(self) -> str: ...
+
+
+class ListPage(Protocol):
+    @property
+    def rows(self) -> Sequence[ListRow]: ...
+    @property
+    def next_after(self) -> PageKey | None: ...
 
 
 class PageSource(Protocol):
     """What the model needs from `CustomerSearch` (a fake in unit tests can count calls)."""
 
-    def page(self, query: str, after: PageKey | None, limit: int) -> SearchPage: ...
+    def page(self, query: str, after: PageKey | None, limit: int) -> ListPage: ...
 
 
 class CustomerListModel(QAbstractTableModel):
@@ -48,23 +83,28 @@ class CustomerListModel(QAbstractTableModel):
 
     COLUMNS = ("name", "company", "city", "phone", "status", "tags")
 
-    def __init__(self, source: PageSource, page_size: int = 100,
+    def __init__(self, source: PageSource, page_size: int = PAGE_ROWS,
                  parent: Any = None) -> None:
         super().__init__(parent)
         self._source = source
         self._page_size = page_size
-        self._rows: list[CustomerRow] = []
+        self._rows: list[ListRow] = []
         self._next: PageKey | None = None
         self._exhausted = True
         self._query = ""
         self._row_of: dict[int, int] = {}
         self._fetching = False
+        self._failed = False
 
     # -- loading -----------------------------------------------------------------------
 
     @property
     def query(self) -> str:
         return self._query
+
+    @property
+    def source(self) -> PageSource:
+        return self._source
 
     def set_query(self, query: str) -> None:
         """Show the first page of `query` (empty = all customers, alphabetical)."""
@@ -76,12 +116,28 @@ class CustomerListModel(QAbstractTableModel):
         self.endResetModel()
         self.query_loaded.emit(query, len(self._rows))
 
-    def _load_page(self) -> list[CustomerRow]:
+    def set_source(self, source: PageSource) -> None:
+        """Read further pages from `source`, keeping what is shown (no reset).
+
+        The new source must page the same query in the same order with the same page keys
+        (the start-up hand-over from the first-page reader to `CustomerSearch`). A query the
+        old source could not answer is run again on the new one.
+        """
+        self._source = source
+        if not self._failed:
+            return
+        if self._rows:
+            self._failed = self._exhausted = False  # the view fetches the next page again
+        else:
+            self.set_query(self._query)
+
+    def _load_page(self) -> Sequence[ListRow]:
+        self._failed = False
         try:
             page = self._source.page(self._query, self._next, self._page_size)
         except Exception as exc:
             log.exception("customer page for query %r failed", self._query)
-            self._exhausted = True
+            self._exhausted = self._failed = True
             self.load_failed.emit(self.tr("Could not read customers: %1").replace("%1", str(exc)))
             return []
         start = len(self._rows)
@@ -109,9 +165,10 @@ class CustomerListModel(QAbstractTableModel):
             page = self._source.page(self._query, self._next, self._page_size)
         except Exception as exc:
             log.exception("next customer page for %r failed", self._query)
-            self._exhausted = True
+            self._exhausted = self._failed = True
             self.load_failed.emit(self.tr("Could not read customers: %1").replace("%1", str(exc)))
             return
+        self._failed = False
         self._next = page.next_after
         self._exhausted = page.next_after is None
         if not page.rows:
@@ -123,7 +180,7 @@ class CustomerListModel(QAbstractTableModel):
             self._row_of[r.id] = i
         self.endInsertRows()
 
-    def refresh_row(self, row_data: CustomerRow | None, customer_id: int) -> None:
+    def refresh_row(self, row_data: ListRow | None, customer_id: int) -> None:
         """Replace one loaded row after an edit (None = deleted: shown until next query)."""
         i = self._row_of.get(customer_id)
         if i is None or row_data is None:

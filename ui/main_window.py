@@ -5,6 +5,12 @@ their services and hands them in. Later features (softphone, sync, import) plug 
 `add_dock`, `add_status_widget` and the File-menu actions, which the composition root
 connects (the actions exist from the start so menus never reshuffle).
 
+Two steps, for the first paint: the window is built with the customer list alone (stand-ins
+where the detail pane and the Today list go, looking as the empty panes do), shown, and
+`attach_workspace` puts the real panes in right after the first frame. Nothing that needs the
+workspace can run in between: its actions are disabled until then, and a customer opened
+early (Enter on a row) is opened once the detail pane is there.
+
 Signals:
     import_requested(), export_requested(), settings_requested(): File-menu actions whose
     dialogs belong to other features; the composition root connects them.
@@ -13,8 +19,9 @@ Signals:
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -27,12 +34,14 @@ from PySide6.QtWidgets import (
 )
 
 from agent_desktop import __version__
-from agent_desktop.customers import CustomerService
 from ui.customer_list_panel import CustomerListPanel
-from ui.detail_pane import DetailPane
-from ui.dialogs import CustomerDialog
-from ui.today_view import TodayView
 from ui.ui_state import UiState
+
+if TYPE_CHECKING:
+    from agent_desktop.customers import CustomerService
+    from ui.detail_pane import DetailPane
+    from ui.dialogs import CustomerDialog
+    from ui.today_view import TodayView
 
 log = logging.getLogger(__name__)
 
@@ -44,29 +53,33 @@ class MainWindow(QMainWindow):
     export_requested = Signal()
     settings_requested = Signal()
 
-    def __init__(self, service: CustomerService, customer_list: CustomerListPanel,
-                 detail: DetailPane, today: TodayView, ui_state: UiState,
+    # Set by attach_workspace(), right after the first frame.
+    service: CustomerService
+    detail: DetailPane
+    today: TodayView
+
+    def __init__(self, customer_list: CustomerListPanel, ui_state: UiState,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle(self.tr("Agent Desktop"))
         self.resize(1280, 800)
-        self.service = service
         self.customer_list = customer_list
-        self.detail = detail
-        self.today = today
         self._ui_state = ui_state
         self._opening: int | None = None
+        self._attached = False
+        self._pending_open: int | None = None
+        self._early_open: tuple[int, bool] | None = None
 
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("leftTabs")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(customer_list, self.tr("Customers"))
-        self.tabs.addTab(today, self.tr("Today"))
+        self.tabs.addTab(QWidget(self.tabs), self.tr("Today"))
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("workspaceSplitter")
         self.splitter.addWidget(self.tabs)
-        self.splitter.addWidget(detail)
+        self.splitter.addWidget(self._detail_stand_in())
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
@@ -77,8 +90,58 @@ class MainWindow(QMainWindow):
         self.rows_label.setContentsMargins(0, 0, 12, 0)
         self.statusBar().addPermanentWidget(self.rows_label)
         self._build_menus()
-        self._wire()
+        self._wire_list()
+
+    def _detail_stand_in(self) -> QLabel:
+        """What the empty detail pane shows, until the real one is attached."""
+        # The detail pane's own text and translation context: the frame does not change
+        # when the real pane replaces this label.
+        label = QLabel(QCoreApplication.translate(
+            "DetailPane", "Select a customer on the left to see their details.\n"
+            "Ctrl+F searches, the arrow keys move, Enter opens."), self)
+        label.setObjectName("detailStandIn")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setWordWrap(True)
+        label.setEnabled(False)
+        return label
+
+    def attach_workspace(self, service: CustomerService, detail: DetailPane,
+                         today: TodayView) -> None:
+        """Put the detail pane and the Today list in place of their stand-ins (once)."""
+        if self._attached:
+            raise RuntimeError("The workspace is already attached to this window.")
+        self.service, self.detail, self.today = service, detail, today
+        # Keep the divider where it is: on screen, to the pixel; not laid out yet, the
+        # sizes restored from the UI state.
+        shown = self.splitter.isVisible()
+        sizes, state = self.splitter.sizes(), self.splitter.saveState()
+        old = self.splitter.replaceWidget(1, detail)
+        if old is not None:
+            old.deleteLater()
+        if shown:
+            self.splitter.setSizes(sizes)
+        else:
+            self.splitter.restoreState(state)
+        current = self.tabs.currentIndex()
+        stand_in = self.tabs.widget(1)
+        self.tabs.removeTab(1)
+        if stand_in is not None:
+            stand_in.deleteLater()
+        self.tabs.insertTab(1, today, self.tr("Today"))
+        self.tabs.setCurrentIndex(current)
+        self._ui_state.restore_header("today", today.table.horizontalHeader())
+        self._attached = True
+        self._wire_workspace()
+        for action in self._workspace_actions:
+            action.setEnabled(True)
         self._update_today_tab()
+        if self._early_open is not None:
+            (cid, focus), self._early_open = self._early_open, None
+            self.open_customer(cid, focus=focus)
+
+    @property
+    def attached(self) -> bool:
+        return self._attached
 
     # -- menus -------------------------------------------------------------------------
 
@@ -105,6 +168,11 @@ class MainWindow(QMainWindow):
                                             self.settings_requested.emit)
         self.action_quit = self._action(self.tr("&Quit"), QKeySequence.StandardKey.Quit,
                                         self.close)
+        # Usable once the workspace is attached (their handlers need the services).
+        self._workspace_actions: list[QAction] = [
+            self.action_new, self.action_import, self.action_export, self.action_settings]
+        for action in self._workspace_actions:
+            action.setEnabled(False)
         for a in (self.action_new, None, self.action_import, self.action_export, None,
                   self.action_settings, None, self.action_quit):
             if a is None:
@@ -116,6 +184,8 @@ class MainWindow(QMainWindow):
         customer_menu = bar.addMenu(self.tr("&Customer"))
         self.action_edit = self._action(self.tr("&Edit customer…"), "F2",
                                         self.edit_customer)
+        self.action_edit.setEnabled(False)
+        self._workspace_actions.append(self.action_edit)
         customer_menu.addAction(self.action_edit)
         self.customer_menu = customer_menu
 
@@ -133,26 +203,28 @@ class MainWindow(QMainWindow):
 
     # -- wiring ------------------------------------------------------------------------
 
-    def _wire(self) -> None:
-        lst, detail, svc = self.customer_list, self.detail, self.service
+    def _wire_list(self) -> None:
+        lst = self.customer_list
         # Arrowing through the list coalesces detail loads (a held Down key must not queue
         # a load per row); Enter, double-click and Today open at once.
-        self._pending_open: int | None = None
         self._open_timer = QTimer(self)
         self._open_timer.setSingleShot(True)
         self._open_timer.setInterval(SELECTION_SETTLE_MS)
         self._open_timer.timeout.connect(self.open_pending)
         lst.current_customer_changed.connect(self._selection_moved)
         lst.customer_activated.connect(lambda cid: self.open_customer(cid, focus=True))
+        lst.model.query_loaded.connect(self._rows_loaded)
+        lst.model.rowsInserted.connect(lambda *_: self._rows_loaded(
+            lst.model.query, lst.model.rowCount()))
+        lst.model.load_failed.connect(lambda text: self.statusBar().showMessage(text))
+
+    def _wire_workspace(self) -> None:
+        svc, detail = self.service, self.detail
         self.today.customer_activated.connect(lambda cid: self.open_customer(cid, focus=True))
         svc.customer_changed.connect(self.refresh_customer)
         svc.tasks_changed.connect(lambda: self.today.model.refresh())
         self.today.model.modelReset.connect(self._update_today_tab)
         detail.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
-        lst.model.query_loaded.connect(self._rows_loaded)
-        lst.model.rowsInserted.connect(lambda *_: self._rows_loaded(
-            lst.model.query, lst.model.rowCount()))
-        lst.model.load_failed.connect(lambda text: self.statusBar().showMessage(text))
 
     def _selection_moved(self, customer_id: int) -> None:
         if self._opening == customer_id:
@@ -171,6 +243,9 @@ class MainWindow(QMainWindow):
         """Show a customer in the detail pane (from the list, Today, or caller ID)."""
         if self._opening == customer_id:
             return  # re-entered through the list's selection signal
+        if not self._attached:
+            self._early_open = (customer_id, focus)  # opened by attach_workspace()
+            return
         self._open_timer.stop()
         self._pending_open = None
         self._opening = customer_id
@@ -209,6 +284,8 @@ class MainWindow(QMainWindow):
 
     def new_customer(self, phone: str = "") -> CustomerDialog:
         """New-customer dialog; `phone` prefilled e.g. from an unknown caller's number."""
+        from ui.dialogs import CustomerDialog
+
         dialog = CustomerDialog(self.service, None, self)
         if phone and dialog.phone is not None:
             dialog.phone.setText(phone)
@@ -226,9 +303,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(self.tr("Customer created"), 6000)
 
     def edit_customer(self) -> CustomerDialog | None:
-        if self.detail.detail is None:
+        if not self._attached or self.detail.detail is None:
             self.statusBar().showMessage(self.tr("Select a customer first."), 6000)
             return None
+        from ui.dialogs import CustomerDialog
+
         dialog = CustomerDialog(self.service, self.detail.detail, self)
         dialog.setObjectName("editCustomerDialog")
         dialog.finished.connect(dialog.deleteLater)
@@ -265,7 +344,9 @@ class MainWindow(QMainWindow):
         self.customer_list.model.set_query(self.customer_list.model.query)
 
     def current_customer_id(self) -> int | None:
-        return self.detail.detail.id if self.detail.detail is not None else None
+        if not self._attached or self.detail.detail is None:
+            return None
+        return self.detail.detail.id
 
     def add_status_widget(self, widget: QWidget) -> None:
         """A permanent status-bar widget (call state, sync state)."""
@@ -278,7 +359,8 @@ class MainWindow(QMainWindow):
             self._fit_to_screen()
         self._ui_state.restore_splitter("workspace", self.splitter)
         self._ui_state.restore_header("customers", self.customer_list.table.horizontalHeader())
-        self._ui_state.restore_header("today", self.today.table.horizontalHeader())
+        if self._attached:
+            self._ui_state.restore_header("today", self.today.table.horizontalHeader())
 
     def _fit_to_screen(self) -> None:
         """First start: most of the screen, centred (agents work in this window all day)."""
@@ -296,11 +378,12 @@ class MainWindow(QMainWindow):
         self._ui_state.save_window(self)
         self._ui_state.save_splitter("workspace", self.splitter)
         self._ui_state.save_header("customers", self.customer_list.table.horizontalHeader())
-        self._ui_state.save_header("today", self.today.table.horizontalHeader())
+        if self._attached:
+            self._ui_state.save_header("today", self.today.table.horizontalHeader())
         self._ui_state.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if (self.detail.is_dirty() and self.detail.detail is not None
+        if (self._attached and self.detail.is_dirty() and self.detail.detail is not None
                 and not self.detail.save_fields()):
             box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Unsaved changes"),
                               self.tr("The changes to this customer could not be saved. "

@@ -1,0 +1,217 @@
+"""The early first frame and its hand-over to the full workspace (agent_desktop.app).
+
+The real composition-root steps, offscreen: the list painted from the plain-sqlite3 reader
+with stand-ins for the detail pane and Today, then the store, services and panes attached
+to the same window. What the agent sees must not jump: same rows, same selection, same
+scroll position, the same pixels where nothing changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
+
+from agent_desktop import app as app_module
+from agent_desktop.app import AppContext, parse_args
+from agent_desktop.customers import CustomerService
+from agent_desktop.first_page import FirstPageReader
+from agent_desktop.paths import AppPaths
+from agent_desktop.phones import PhoneNormalizer
+from agent_desktop.search import CustomerSearch
+from agent_desktop.store.db import Database
+from ui.customer_list_model import CUSTOMER_ID_ROLE, CustomerListModel
+
+pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints",
+                                       "does not support raise")
+
+ROWS = 260  # more than two list pages
+
+
+def seed(root: Path) -> None:
+    paths = AppPaths.from_root(root)
+    paths.ensure()
+    db = Database.open(paths.database)
+    svc = CustomerService(db, PhoneNormalizer("CN"))
+    for i in range(ROWS):
+        svc.create_customer({"name": f"Kunde {i:03d}", "city": "Berlin"},
+                            phone=f"+49 1512 345{i:04d}")
+    db.close()
+
+
+@pytest.fixture
+def root(app_root: Path) -> Path:
+    seed(app_root)
+    return app_root
+
+
+class Recording:
+    """Wraps a page source and records the queries it was asked."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[tuple[str, Any]] = []
+
+    def page(self, query: str, after: Any, limit: int) -> Any:
+        self.calls.append((query, after))
+        return self.inner.page(query, after, limit)
+
+
+def test_model_hand_over_keeps_rows_selection_and_scroll(root: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from ui.customer_list_panel import CustomerListPanel
+
+    db_file = AppPaths.from_root(root).database
+    reader = FirstPageReader.open(db_file, 100)
+    assert reader is not None
+    model = CustomerListModel(reader)
+    panel = CustomerListPanel(model)
+    qtbot.addWidget(panel)
+    panel.resize(600, 400)
+    panel.show()
+    panel.load()
+    model.fetchMore()  # the agent scrolled before the full app was up: read by the reader
+    assert model.rowCount() == 200
+    panel.table.setCurrentIndex(model.index(150, 0))
+    panel.table.scrollTo(model.index(150, 0))
+    chosen = model.index(150, 0).data(CUSTOMER_ID_ROLE)
+    scroll = panel.table.verticalScrollBar().value()
+    assert scroll > 0
+    shown = [model.index(r, 0).data() for r in range(model.rowCount())]
+
+    db = Database.open(db_file)
+    try:
+        search = Recording(CustomerSearch(db, PhoneNormalizer("CN")))
+        resets: list[int] = []
+        model.modelReset.connect(lambda: resets.append(1))
+        model.set_source(search)
+        reader.close()
+        assert resets == [] and search.calls == []  # nothing re-read, nothing reset
+        assert [model.index(r, 0).data() for r in range(model.rowCount())] == shown
+        assert panel.table.currentIndex().row() == 150
+        assert panel.table.currentIndex().data(CUSTOMER_ID_ROLE) == chosen
+        assert panel.table.verticalScrollBar().value() == scroll
+        model.fetchMore()  # the next page comes from the real search, after the reader's key
+        assert model.rowCount() == ROWS
+        assert search.calls == [("", search.calls[0][1])] and search.calls[0][1] is not None
+        names = [model.index(r, 0).data() for r in range(ROWS)]
+        assert names == sorted(names) and len(set(names)) == ROWS
+    finally:
+        db.close()
+
+
+def test_a_search_asked_too_early_runs_on_the_real_source(root: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
+    db_file = AppPaths.from_root(root).database
+    reader = FirstPageReader.open(db_file, 100)
+    assert reader is not None
+    model = CustomerListModel(reader)
+    model.set_query("")
+    with qtbot.waitSignal(model.load_failed) as failed:
+        model.set_query("Kunde 12")
+    assert "still starting" in failed.args[0]
+    assert model.rowCount() == 0
+    db = Database.open(db_file)
+    try:
+        with qtbot.waitSignal(model.query_loaded) as loaded:
+            model.set_source(CustomerSearch(db, PhoneNormalizer("CN")))
+        assert loaded.args[0] == "Kunde 12" and loaded.args[1] > 0
+        assert model.index(0, 0).data().startswith("Kunde 12")  # best matches first
+    finally:
+        reader.close()
+        db.close()
+
+
+@pytest.fixture
+def early(root: Path, qtbot) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
+    """The first frame as `run()` builds it (window shown, nothing else built yet)."""
+    start = app_module._start(parse_args(["--no-phone", "--no-sync", "--data-dir", str(root),
+                                          "--demo-rows", "0", "--lang", "en"]), ["test"])
+    reader = FirstPageReader.open(start.paths.database, 100)
+    assert reader is not None
+    window = app_module._window(start, reader)
+    window.show()
+    qtbot.waitExposed(window)
+    yield start, window
+    window.close()
+    window.deleteLater()
+
+
+def test_first_frame_has_stand_ins_and_waits_for_the_workspace(early, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start, window = early
+    assert not window.attached
+    assert window.customer_list.model.rowCount() == 100
+    assert window.rows_label.text() == "100+ customers"
+    stand_in = window.findChild(QLabel, "detailStandIn")
+    assert stand_in is not None and stand_in.isVisible()
+    assert "Select a customer" in stand_in.text()
+    for action in (window.action_new, window.action_edit, window.action_import,
+                   window.action_export, window.action_settings):
+        assert not action.isEnabled()
+    assert window.current_customer_id() is None
+    # Enter on a row before the detail pane exists: opened once it is attached.
+    table = window.customer_list.table
+    table.setCurrentIndex(table.model().index(3, 0))
+    qtbot.keyClick(table, Qt.Key.Key_Return)
+    wanted = table.model().index(3, 0).data(CUSTOMER_ID_ROLE)
+
+    db = app_module._open_store(start)
+    assert db is not None
+    ctx = app_module._workspace(start, db, window)
+    try:
+        assert isinstance(ctx, AppContext) and ctx.window is window and window.attached
+        assert window.findChild(QLabel, "detailStandIn") is None or not stand_in.isVisible()
+        assert window.splitter.widget(1) is ctx.window.detail
+        assert window.tabs.widget(1) is window.today and window.tabs.currentIndex() == 0
+        assert window.customer_list.model.source is ctx.search
+        assert ctx.window.detail.detail is not None
+        assert ctx.window.detail.detail.id == wanted
+        assert window.current_customer_id() == wanted
+        for action in (window.action_new, window.action_edit, window.action_import,
+                       window.action_export, window.action_settings):
+            assert action.isEnabled()
+    finally:
+        ctx.close()
+
+
+def test_hand_over_changes_no_pixel(early, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """No flicker: the frame after the workspace is attached equals the first frame."""
+    start, window = early
+    qtbot.wait(50)
+    before = window.grab().toImage()
+    db = app_module._open_store(start)
+    assert db is not None
+    ctx = app_module._workspace(start, db, window)
+    try:
+        qtbot.wait(50)
+        after = window.grab().toImage()
+        assert after.size() == before.size()
+        if after != before:
+            differing = sum(1 for y in range(0, after.height(), 2)
+                            for x in range(0, after.width(), 2)
+                            if after.pixel(x, y) != before.pixel(x, y))
+            pytest.fail(f"{differing} sampled pixels changed at the hand-over")
+    finally:
+        ctx.close()
+
+
+def test_run_refuses_a_locked_database_before_any_window(root: Path, qtbot,  # type: ignore[no-untyped-def]
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The early road steps aside; the full path says "locked" before its event loop runs
+    (the whole run() with its event loop is tested in a subprocess: tests/e2e)."""
+    import sqlite3
+
+    shown: list[str] = []
+    monkeypatch.setattr(app_module, "show_fatal", shown.append)
+    other = sqlite3.connect(AppPaths.from_root(root).database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        code = app_module.run(["--no-phone", "--no-sync", "--data-dir", str(root),
+                               "--demo-rows", "0"])
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert code == app_module.EXIT_STORE_ERROR
+    assert shown and "locked" in shown[0]
