@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from agent_desktop.phones import PhoneNormalizer, digits_of
 from agent_desktop.store.db import Database
@@ -266,9 +266,9 @@ class CustomerSearch:
         if after is not None:
             _tier, params["k"], params["i"] = _check_key(after, 0)
             where += " AND (c.name_key, c.id) > (:k, :i)"
-        sql = text(f"SELECT {_DISPLAY} FROM customers c WHERE {where}"
-                   " ORDER BY c.name_key, c.id LIMIT :limit")
-        result = conn.execute(sql, params).all()
+        sql = (f"SELECT {_DISPLAY} FROM customers c WHERE {where}"
+               " ORDER BY c.name_key, c.id LIMIT :limit")
+        result = _fetch(conn, sql, params)
         rows = [_row(r) for r in result[:limit]]
         nxt: PageKey | None = None
         if len(result) > limit:
@@ -323,7 +323,7 @@ class CustomerSearch:
             # every term of it.
             sql = (f"SELECT {_DISPLAY} FROM customers c WHERE {where}"
                    " ORDER BY c.name_key, c.id LIMIT :limit")
-            result = conn.execute(text(sql), params).all()
+            result = _fetch(conn, sql, params)
             return [((1, r[_NAME_KEY], r[_ID]), _row(r)) for r in result]
         if plan.match_name is None:
             if tier == 2:
@@ -350,7 +350,7 @@ class CustomerSearch:
         sql = (f"SELECT {_DISPLAY} FROM {plan.table} f{join}"
                f" CROSS JOIN customers c ON c.id = f.rowid"
                f" WHERE {where}{not_prefix}{extra} ORDER BY f.rowid LIMIT :limit")
-        result = conn.execute(text(sql), params).all()
+        result = _fetch(conn, sql, params)
         return [((tier, r[_ID]), _row(r)) for r in result]
 
     # ----------------------------------------------------------------- caller ID
@@ -368,24 +368,32 @@ class CustomerSearch:
         raw = digits_of(ascii_digits(number)).lstrip("0")[::-1]
         if raw and raw not in keys:
             keys.append(raw)
-        sql = text(
-            "SELECT p.customer_id FROM phone_numbers p JOIN customers c ON c.id = p.customer_id"
-            " WHERE p.rev_digits >= :r AND p.rev_digits < :r || ':'"
-            " AND p.deleted_at IS NULL AND c.deleted_at IS NULL"
-            " ORDER BY p.rev_digits, p.id LIMIT 1"
-        )
+        sql = ("SELECT p.customer_id FROM phone_numbers p JOIN customers c ON c.id = p.customer_id"
+               " WHERE p.rev_digits >= :r AND p.rev_digits < :r || ':'"
+               " AND p.deleted_at IS NULL AND c.deleted_at IS NULL"
+               " ORDER BY p.rev_digits, p.id LIMIT 1")
         with self._db.engine.connect() as conn:
             for key in keys:
                 if len(key) < _MIN_CALLER_DIGITS:
                     continue
-                row = conn.execute(sql, {"r": key}).first()
-                if row is not None:
-                    return int(row[0])
+                rows = _fetch(conn, sql, {"r": key})
+                if rows:
+                    return int(rows[0][0])
         return None
 
     def count_hint(self, query: str) -> int | None:
         """Counting matches would cost as much as the search itself at 1M rows: unknown."""
         return None
+
+
+def _fetch(conn: Connection, sql: str, params: dict[str, object]) -> list[Any]:
+    """Run a read on the pooled connection's sqlite3 handle, bypassing SQLAlchemy's
+    statement and result layers: they cost ~0.4 ms per page, more than SQLite itself
+    (0.15-0.3 ms for a 50-row page at 1M customers, measured with thread CPU time).
+    sqlite3 binds the same `:name` parameters."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return list(driver.execute(sql, params).fetchall())
 
 
 def _row(r: Sequence[Any]) -> CustomerRow:
