@@ -14,9 +14,16 @@ desktop's SQLite, get ENOSPC from the kernel.
   succeeds and the server holds every row exactly once;
 - the desktop's data folder full while a call log is written and a wrap-up is saved → the
   agent reads a plain sentence, nothing already saved is lost, the same save succeeds once
-  there is room. The desktop side runs as `python -m tests.integration.test_disk_full
-  worker …` inside the namespace: real SQLite store, CallService (the phone is the fake
-  backend: the subject here is the store), WrapupService and the real WrapupDialog.
+  there is room;
+- the desktop's data folder full while it syncs (a first download) → the round fails
+  saying the disk is full, the pull cursor does not move past what was stored, the local
+  edit waiting in the outbox is kept, and once there is room the next round brings every
+  row exactly once and pushes the edit.
+
+The desktop sides run as `python -m tests.integration.test_disk_full worker|sync-worker …`
+inside the namespace: real SQLite store, CallService (the phone is the fake backend: the
+subject here is the store), WrapupService and the real WrapupDialog; the real SyncClient
+against the real server process.
 """
 
 from __future__ import annotations
@@ -437,6 +444,118 @@ def test_desktop_data_folder_full_while_saving(private_tmpfs: None, tmp_path: Pa
         db.close()
 
 
+# --------------------------------------------------- (d) desktop disk full during sync
+def sync_worker(argv: list[str]) -> int:  # pragma: no cover - runs in the child process
+    """A second install of the agent, its data folder on the tmpfs, syncing."""
+    import argparse
+    import sqlite3
+
+    import keyring
+
+    from sync.client import state
+    from tests.conftest import MemoryKeyring
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--url", required=True)
+    p.add_argument("--copy-out", type=Path, required=True)
+    args = p.parse_args(argv)
+    keyring.set_keyring(MemoryKeyring())
+    agent = Agent("laptop", args.data, args.url, SYNCER)
+    agent.sign_in()
+    with agent.db.transaction() as s:
+        s.add(Customer(name="离线新客户", name_key="离线新客户", city="杭州"))
+
+    def cursor() -> str | None:
+        with agent.db.session() as s:
+            return state.get(s, state.CURSOR)
+
+    def customers() -> int:
+        with agent.db.engine.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT count(*) FROM customers").scalar_one())
+
+    say_fact("before", {"cursor": cursor(), "outbox": outbox_size(agent),
+                        "customers": customers()})
+    with agent.db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    filler = fill(args.data)
+    for attempt in range(2):  # the worker would retry with backoff: still full, same answer
+        try:
+            agent.sync()
+            say_fact(f"full_round_{attempt}", "no error")
+        except Exception as exc:  # what SyncWorker.sync_now catches and shows
+            say_fact(f"full_round_{attempt}", f"{type(exc).__name__}: {exc}")
+    say_fact("during", {"cursor": cursor(), "outbox": outbox_size(agent),
+                        "customers": customers()})
+    filler.unlink()
+    say_fact("failed_rounds_after_free", agent.sync_until_ok(attempts=10, pause_s=0.2))
+    say_fact("after", {"cursor_moved": cursor() is not None, "outbox": outbox_size(agent),
+                       "customers": customers()})
+    agent.close()
+    src = sqlite3.connect(args.data / "laptop.sqlite3")
+    dst = sqlite3.connect(args.copy_out)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return 0
+
+
+SYNCER = User("dfsync", "pw-dfsync-secret")
+
+
+def test_desktop_data_folder_full_during_sync(private_tmpfs: None, tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path / "server", [SYNCER])
+    srv.start(timeout_s=180)
+    office = Agent("office", tmp_path, srv.url, SYNCER)
+    try:
+        office.sign_in()
+        with office.db.transaction() as s:
+            for i in range(300):
+                s.add(Customer(name=f"同步客户 {i}", name_key=f"同步客户 {i}",
+                               company="Sync Full Ltd", city="成都"))
+        office.sync()
+        data_dir = tmp_path / "laptop-data"
+        data_dir.mkdir()
+        copy_out = tmp_path / "laptop-after.sqlite3"
+        script = 'set -e; mount -t tmpfs -o size=6m tmpfs "$1"; shift; exec "$@"'
+        cmd = ["unshare", "-rm", "sh", "-c", script, "sh", str(data_dir), sys.executable,
+               "-m", "tests.integration.test_disk_full", "sync-worker", "--data",
+               str(data_dir), "--url", srv.url, "--copy-out", str(copy_out)]
+        r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=400,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+        facts = {line[5:].partition(" ")[0]: json.loads(line[5:].partition(" ")[2])
+                 for line in r.stdout.splitlines() if line.startswith("FACT ")}
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+        before, during, after = facts["before"], facts["during"], facts["after"]
+        assert before == {"cursor": None, "outbox": 1, "customers": 1}
+        for attempt in range(2):
+            assert "database or disk is full" in facts[f"full_round_{attempt}"]
+        # Nothing half-stored: no row and no cursor from the failed download, edit kept.
+        assert during == before
+        assert facts["failed_rounds_after_free"] == 0
+        assert after == {"cursor_moved": True, "outbox": 0, "customers": 301}
+
+        from agent_desktop.store.db import Database
+
+        db = Database.open(copy_out)
+        try:
+            with db.session() as s:
+                names = s.scalars(select(Customer.name)).all()
+        finally:
+            db.close()
+        assert sorted(names) == sorted([f"同步客户 {i}" for i in range(300)] + ["离线新客户"])
+        office.sync()  # the laptop's offline edit reached the server and the office
+        with office.db.session() as s:
+            assert s.scalar(select(func.count()).select_from(Customer)
+                            .where(Customer.name == "离线新客户")) == 1
+    finally:
+        office.close()
+        srv.stop()
+
+
 if __name__ == "__main__":  # pragma: no cover
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
         sys.exit(worker(sys.argv[2:]))
+    if len(sys.argv) > 1 and sys.argv[1] == "sync-worker":
+        sys.exit(sync_worker(sys.argv[2:]))
