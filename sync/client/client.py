@@ -19,6 +19,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,13 +38,14 @@ from agent_desktop.store.models import (
     utcnow,
 )
 from sync.client import state
-from sync.client.apply import ChangeFormatError, apply_changes, parse_change
+from sync.client.apply import ApplyResult, ChangeFormatError, apply_changes, parse_change
 from sync.client.bulk_apply import (
     is_suspended,
     restore_search_index,
     suspend_search_triggers,
 )
 from sync.client.errors import Forbidden, PermanentError, TooLarge, TransientError
+from sync.client.initial_apply import apply_initial_page
 from sync.client.transport import HttpTransport
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,12 @@ StopCheck = Callable[[], bool]
 PUSH_PATH = "/sync/push"
 PULL_PATH = "/sync/pull"
 CONFLICTS_PATH = "/sync/conflicts"
+# Rows per pulled page unless `pull_limit` says otherwise. A first download uses the
+# server's largest page (fewer round trips and commits: each commit of a page costs a
+# WAL append and, now and then, a checkpoint); a caught-up client's pulls are small and
+# a smaller page keeps each write transaction short.
+INCREMENTAL_PAGE = 1000
+INITIAL_PAGE = 5000
 
 
 @dataclass
@@ -91,7 +99,7 @@ class SyncClient:
     """Runs sync rounds for one local database against one server transport."""
 
     def __init__(self, db: Database, transport: HttpTransport, *, push_batch: int = 500,
-                 pull_limit: int = 1000) -> None:
+                 pull_limit: int | None = None) -> None:
         self._db = db
         self._transport = transport
         self.push_batch = push_batch
@@ -323,73 +331,121 @@ class SyncClient:
                 restore_search_index(s)
         self._search_maybe_suspended = False
 
+    def _fetch_page(self, client_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
+        return self._transport.json_request(
+            "POST", PULL_PATH, what="the download of changes",
+            json={"client_id": client_id, "schema_version": SCHEMA_VERSION,
+                  "cursor": cursor, "limit": limit})
+
     def _pull_pages(self, result: PullResult, client_id: str, progress: Progress | None,
                     should_stop: StopCheck | None) -> None:
-        while not (should_stop and should_stop()):
-            with self._db.transaction() as s:
-                cursor = state.get(s, state.CURSOR)
-                done_before = state.get_int(s, state.PULLED_COUNT)
-                caught_up = state.get(s, state.INITIAL_DONE) == "1"
-                offset = state.get_int(s, state.MUTATION_OFFSET)
-                oldest = s.scalar(select(func.min(Outbox.mutation_id)))
-            body = self._transport.json_request(
-                "POST", PULL_PATH, what="the download of changes",
-                json={"client_id": client_id, "schema_version": SCHEMA_VERSION,
-                      "cursor": cursor, "limit": self.pull_limit})
-            if body.get("reset_required") is True:
-                if cursor is None:
-                    raise TransientError("The sync server asked for a reset of a fresh "
-                                         "download; will retry.")
-                self._start_reset()
-                result.reset = True
-                continue
-            changes_raw = body.get("changes")
-            next_cursor = body.get("next_cursor")
-            has_more = body.get("has_more")
-            if not isinstance(changes_raw, list) or not isinstance(has_more, bool) \
-                    or not (next_cursor is None or isinstance(next_cursor, str)):
-                raise TransientError("The sync server sent a malformed page of changes.")
-            try:
-                changes = [parse_change(c) for c in changes_raw]
-            except ChangeFormatError as exc:
-                log.error("pull: %s", exc)
-                raise TransientError("The sync server sent a change this app cannot read; "
-                                     "will retry.") from exc
-            acked = body.get("last_mutation_id")
-            if (not changes and not has_more and caught_up and next_cursor in (None, cursor)
-                    and (oldest is None or not isinstance(acked, int)
-                         or oldest + offset > acked)):
-                result.pages += 1  # nothing new: no write transaction (cheap no-op round)
-                break
-            with self._db.transaction(applying_remote=True) as s:
-                if not caught_up and has_more:
-                    # Initial download (or reset) of more than one page: search triggers
-                    # off until the last page (no-op when already suspended).
-                    self._search_maybe_suspended = True
-                    suspend_search_triggers(s)
-                applied = apply_changes(s, changes)
-                if isinstance(acked, int):
-                    self._trim_outbox(s, acked)
-                if next_cursor is not None:
-                    state.put(s, state.CURSOR, next_cursor)
-                state.put(s, state.PULLED_COUNT, str(done_before + len(changes)))
+        """Pages in order, each applied with its cursor in one transaction.
+
+        While a page is being applied, the next one is already requested on a helper
+        thread (its cursor is the one the page carries): the server builds page n+1 while
+        this process writes page n, so a long download costs about the slower of the two
+        rather than their sum. A page fetched ahead is used only if the stored cursor is
+        still the one it was requested with; an error in it surfaces when it is needed,
+        after the current page is safely committed.
+        """
+        pool: ThreadPoolExecutor | None = None
+        ahead: tuple[str, Future[dict[str, Any]]] | None = None
+        try:
+            while not (should_stop and should_stop()):
+                with self._db.transaction() as s:
+                    cursor = state.get(s, state.CURSOR)
+                    done_before = state.get_int(s, state.PULLED_COUNT)
+                    caught_up = state.get(s, state.INITIAL_DONE) == "1"
+                    resetting = state.get(s, state.RESET_STARTED_AT) is not None
+                    offset = state.get_int(s, state.MUTATION_OFFSET)
+                    oldest = s.scalar(select(func.min(Outbox.mutation_id)))
+                limit = self.pull_limit or (INCREMENTAL_PAGE if caught_up else INITIAL_PAGE)
+                if ahead is not None and ahead[0] == cursor:
+                    body = ahead[1].result()
+                else:
+                    body = self._fetch_page(client_id, cursor, limit)
+                ahead = None
+                if body.get("reset_required") is True:
+                    if cursor is None:
+                        raise TransientError("The sync server asked for a reset of a fresh "
+                                             "download; will retry.")
+                    self._start_reset()
+                    result.reset = True
+                    continue
+                changes_raw = body.get("changes")
+                next_cursor = body.get("next_cursor")
+                has_more = body.get("has_more")
+                if not isinstance(changes_raw, list) or not isinstance(has_more, bool) \
+                        or not (next_cursor is None or isinstance(next_cursor, str)):
+                    raise TransientError("The sync server sent a malformed page of changes.")
+                acked = body.get("last_mutation_id")
+                if (not changes_raw and not has_more and caught_up
+                        and next_cursor in (None, cursor)
+                        and (oldest is None or not isinstance(acked, int)
+                             or oldest + offset > acked)):
+                    result.pages += 1  # nothing new: no write transaction (cheap no-op)
+                    break
+                if has_more and next_cursor is not None and next_cursor != cursor:
+                    if pool is None:
+                        pool = ThreadPoolExecutor(1, thread_name_prefix="sync-pull-ahead")
+                    ahead = (next_cursor,
+                             pool.submit(self._fetch_page, client_id, next_cursor, limit))
+                applied = self._apply_page(changes_raw, acked, next_cursor, has_more,
+                                           done_before, initial=not caught_up,
+                                           fast=not caught_up and not resetting)
+                result.pages += 1
+                result.applied += applied.applied
+                result.removed += applied.removed
+                result.skipped.extend(applied.skipped)
+                if progress is not None:
+                    remaining = body.get("estimated_remaining")
+                    done = done_before + len(changes_raw)
+                    total = done + remaining if isinstance(remaining, int) else done
+                    progress(done, total if has_more else done)
                 if not has_more:
-                    state.drop(s, state.PULLED_COUNT)
-                    state.put(s, state.INITIAL_DONE, "1")
-                    if state.get(s, state.RESET_STARTED_AT):
-                        self._finish_reset(s)
-                    restore_search_index(s)  # same commit as "download complete"
-            result.pages += 1
-            result.applied += applied.applied
-            result.removed += applied.removed
-            result.skipped.extend(applied.skipped)
-            if progress is not None:
-                remaining = body.get("estimated_remaining")
-                done = done_before + len(changes)
-                total = done + remaining if isinstance(remaining, int) else done
-                progress(done, total if has_more else done)
+                    break
+        finally:
+            if pool is not None:
+                # The helper thread's HTTP session goes with it; a page still in flight
+                # (stop requested, or an error here) is awaited and dropped, unapplied.
+                pool.submit(self._transport.release_thread_session)
+                pool.shutdown(wait=True)
+
+    def _apply_page(self, changes_raw: list[Any], acked: Any, next_cursor: str | None,
+                    has_more: bool, done_before: int, *, initial: bool,
+                    fast: bool) -> ApplyResult:
+        """One page and its cursor in one transaction.
+
+        `initial`: a first (or reset) download; `fast`: a first download, whose rows are
+        almost all new (a reset's rows mostly exist already, so it skips the fast path).
+        """
+        with self._db.transaction(applying_remote=True) as s:
+            if initial and has_more:
+                # Initial download of more than one page: search triggers off until the
+                # last page (no-op when already suspended).
+                self._search_maybe_suspended = True
+                suspend_search_triggers(s)
+            applied = apply_initial_page(s, changes_raw, utcnow()) if fast else None
+            if applied is None:
+                try:
+                    changes = [parse_change(c) for c in changes_raw]
+                except ChangeFormatError as exc:
+                    log.error("pull: %s", exc)
+                    raise TransientError("The sync server sent a change this app cannot "
+                                         "read; will retry.") from exc
+                applied = apply_changes(s, changes)
+            if isinstance(acked, int):
+                self._trim_outbox(s, acked)
+            if next_cursor is not None:
+                state.put(s, state.CURSOR, next_cursor)
+            state.put(s, state.PULLED_COUNT, str(done_before + len(changes_raw)))
             if not has_more:
-                break
+                state.drop(s, state.PULLED_COUNT)
+                state.put(s, state.INITIAL_DONE, "1")
+                if state.get(s, state.RESET_STARTED_AT):
+                    self._finish_reset(s)
+                restore_search_index(s)  # same commit as "download complete"
+        return applied
 
     # --- reset ---------------------------------------------------------------------------
     def _start_reset(self) -> None:

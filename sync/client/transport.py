@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import requests
 
 from agent_desktop.store.models import SCHEMA_VERSION
@@ -120,6 +121,17 @@ token already replaced just retries with the new one.
                 self._sessions.append(sess)
         return sess
 
+    def release_thread_session(self) -> None:
+        """Close the calling thread's HTTP session (a helper thread that is about to end)."""
+        sess: requests.Session | None = getattr(self._local, "session", None)
+        if sess is None or sess is self._given_session:
+            return
+        self._local.session = None
+        with self._lock:
+            if sess in self._sessions:
+                self._sessions.remove(sess)
+        sess.close()
+
     def close(self) -> None:
         with self._lock:
             for sess in self._sessions:
@@ -212,8 +224,10 @@ token already replaced just retries with the new one.
 
     @staticmethod
     def _json(resp: requests.Response, what: str) -> dict[str, Any]:
+        """orjson straight from the bytes: a 5000-row page decodes ~3x faster than through
+        `resp.json()` (which first guesses the charset and decodes to str)."""
         try:
-            body = resp.json()
+            body = orjson.loads(resp.content)
         except ValueError as exc:
             log.warning("%s: response is not JSON (%d bytes)", what, len(resp.content))
             raise TransientError(

@@ -21,7 +21,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, func, literal_column, not_, or_, select, tuple_
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from sync.server.auth import NO_NUL, Principal
@@ -128,6 +142,38 @@ def _change_json(entity: str, uuid: str, op: str, version: int, updated_at: str,
     return head[:-1] + ',"data":' + data + "}"
 
 
+def change_json_sql(is_postgres: bool) -> ColumnElement[str]:
+    """One snapshot change (`_change_json` of an upsert) built by the database as text.
+
+    Why in SQL: a first download sends every visible row once; building 400k small JSON
+    objects in Python (row objects, `json.dumps` of each head) was most of the server's
+    time per page, while SQLite's `json_object` and PostgreSQL's `json_build_object` do it
+    in C, and the stored `data` is embedded as JSON without a Python round trip.
+    """
+    r = Record
+    if is_postgres:
+        data: ColumnElement[Any] = case(
+            (r.entity == "recording",
+             cast(cast(r.data, JSONB).op("||")(
+                 func.jsonb_build_object(literal_column("'audio_available'"),
+                                         r.audio_available)), JSON)),
+            else_=cast(r.data, JSON))
+        build = func.json_build_object
+    else:
+        data = case(
+            (r.entity == "recording",
+             func.json_set(r.data, literal_column("'$.audio_available'"),
+                           func.json(case((r.audio_available, literal_column("'true'")),
+                                          else_=literal_column("'false'"))))),
+            else_=func.json(r.data))
+        build = func.json_object
+    doc = build(literal_column("'entity'"), r.entity, literal_column("'uuid'"), r.uuid,
+                literal_column("'op'"), literal_column("'upsert'"),
+                literal_column("'version'"), r.version,
+                literal_column("'updated_at'"), r.updated_at, literal_column("'data'"), data)
+    return cast(doc, Text) if is_postgres else doc
+
+
 class PullService:
     def __init__(self, db: ServerDatabase, default_page: int, max_page: int) -> None:
         self.db = db
@@ -183,16 +229,14 @@ class PullService:
     def _snapshot_page(self, s: Session, p: Principal, cur: Cursor, limit: int,
                        last_mutation_id: int) -> str:
         rows = s.execute(
-            select(Record.id, Record.entity, Record.uuid, Record.version, Record.updated_at,
-                   Record.data, Record.audio_available)
+            select(Record.id, change_json_sql(self.db.is_postgres))
             .where(visible_sql(p), Record.deleted_at.is_(None), Record.id > cur.after)
-            .order_by(Record.id).limit(limit + 1)).all()
+            .order_by(Record.id).limit(limit + 1)).tuples().all()
         page = rows[:limit]
-        changes = [_change_json(r.entity, r.uuid, "upsert", r.version, r.updated_at, r.data,
-                                r.audio_available) for r in page]
+        changes = [doc for _id, doc in page]
         done = cur.done + len(page)
         if len(rows) > limit:
-            nxt = Cursor(cur.instance, "snap", cur.t, cur.s, page[-1].id, cur.total, done)
+            nxt = Cursor(cur.instance, "snap", cur.t, cur.s, page[-1][0], cur.total, done)
         else:  # snapshot finished: continue with the log from before it began
             nxt = Cursor(cur.instance, "log", cur.t, cur.s)
         remaining = max(cur.total - done, 0)

@@ -63,7 +63,7 @@ class Install:
     """One desktop install signed in as `username` (own database, own client id)."""
 
     def __init__(self, root: Path, name: str, url: str, username: str, password: str,
-                 *, pull_limit: int = 1000, push_batch: int = 500) -> None:
+                 *, pull_limit: int | None = None, push_batch: int = 500) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.db = Database.open(root / f"{name}.sqlite3")

@@ -39,6 +39,9 @@ class FakeTransport:
         self.handler = handler
         self.calls: list[tuple[str, str, Any]] = []
 
+    def release_thread_session(self) -> None:
+        """The pull's look-ahead thread ends (nothing to close here)."""
+
     def json_request(self, method: str, path: str, *, what: str, json: Any = None,
                      params: Any = None) -> dict[str, Any]:
         self.calls.append((method, path, json if json is not None else params))
