@@ -27,7 +27,6 @@ import atexit
 import functools
 import logging
 import sys
-import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -285,7 +284,6 @@ class AudioBridge(QObject):
         self._call_media = call_media
         if self._priority is not None:
             self._priority.apply()
-            self._priority.boost_gil_holder(threading.get_native_id())
         log.info("audio bridge attached")
 
     def detach(self) -> BridgeStats:
@@ -306,8 +304,6 @@ class AudioBridge(QObject):
         self._spk_port.close()
         self._mic_port = None
         self._spk_port = None
-        if self._priority is not None:
-            self._priority.restore_gil_holder()
         log.info("audio bridge call stats: mic underruns %d overruns %d, headset underruns "
                  "%d overruns %d, callback errors %d", stats.mic_underruns,
                  stats.mic_overruns, stats.speaker_underruns, stats.speaker_overruns,

@@ -168,6 +168,17 @@ class _GuardedPort(pj.AudioMediaPort):
         # frees the C port itself once the clock thread has processed the removal.
         pj.AudioMediaPort.__swig_destroy__(self)
 
+    def startTransmit(self, sink: pj.AudioMedia) -> None:
+        if self.closed:
+            raise RuntimeError(f"audio port {self.name} is closed")
+        super().startTransmit(sink)
+
+    def stopTransmit(self, sink: pj.AudioMedia) -> None:
+        """A closed port's connections went with it (and its C++ half is gone: calling
+        into it would read freed memory), e.g. the recorder stopping after the bridge."""
+        if not self.closed:
+            super().stopTransmit(sink)
+
     def __del__(self) -> None:
         """Safety net for a port dropped without `close()` (e.g. a recorder's taps): the
         finalizer runs before deallocation, with the object still whole, so closing here

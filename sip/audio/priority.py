@@ -9,14 +9,9 @@ servers (PulseAudio, PipeWire, JACK) solve this the same way: their audio thread
 SCHED_RR/SCHED_FIFO at a low real-time priority, which preempts ordinary threads at once
 and costs nothing while they sleep (each of ours needs ~1–4 % of a core).
 
-The GUI thread is part of the audio path too: every port callback and every Qt audio
-read needs the GIL, and the GUI thread holds it for most of the time it runs (scrolling
-a list is Python per cell). Preempted by the OS while holding it, it stalls all audio
-threads however high their priority — priority inversion, measured as the remaining
-100–250 ms gaps with the audio threads real-time and the GUI thread waiting 31 s for a
-CPU in a 30 s call. The GIL is no priority-inheriting lock, so for the duration of a
-call the thread that drives the call (GUI/pjsua2) gets a higher nice level — a fair-share
-boost, not real-time: it still cannot starve the machine. Restored when the call ends.
+What it does not fix: every port callback and every Qt audio read still needs the GIL,
+and a busy GUI thread preempted while holding it stalls them all (priority inversion; a
+GIL handoff took up to 60 ms while the real list scrolled). See docs/decisions.md.
 
 A desktop user may not be allowed real-time scheduling (RLIMIT_RTPRIO 0, no
 CAP_SYS_NICE): then a higher nice level is tried, and failing that the threads stay as
@@ -69,7 +64,6 @@ class AudioThreadPriority:
         self._proc = proc
         self._done: dict[int, str] = {}
         self._refused_logged = False
-        self._holder: tuple[int, int] | None = None  # (native thread id, its own nice)
 
     def apply(self) -> dict[str, str]:
         """Raise every matching thread not raised yet; returns {name: "rr"/"nice"/""}."""
@@ -96,38 +90,6 @@ class AudioThreadPriority:
             result[name] = self._done[tid]
         self._log_refusal(result)
         return result
-
-    def boost_gil_holder(self, tid: int) -> None:
-        """Raise the GUI/pjsua2 thread `tid` (a native id) for a call: nice NICE_FALLBACK.
-        Its previous nice level is kept for `restore_gil_holder()`."""
-        if self._holder is not None:
-            return
-        try:
-            before = os.getpriority(os.PRIO_PROCESS, tid)
-        except OSError as exc:
-            log.debug("nice level of thread %d: %s", tid, exc)
-            return
-        self._holder = (tid, before)
-        if before <= NICE_FALLBACK:
-            return
-        try:
-            os.setpriority(os.PRIO_PROCESS, tid, NICE_FALLBACK)
-            log.info("GUI thread (%d) at nice %d for the call", tid, NICE_FALLBACK)
-        except OSError as exc:
-            self._log_refusal({"GUI thread": ""})
-            log.debug("nice %d for thread %d: %s", NICE_FALLBACK, tid, exc)
-
-    def restore_gil_holder(self) -> None:
-        """Give the GUI thread its own nice level back (the call is over)."""
-        if self._holder is None:
-            return
-        tid, before = self._holder
-        self._holder = None
-        try:
-            if os.getpriority(os.PRIO_PROCESS, tid) != before:
-                os.setpriority(os.PRIO_PROCESS, tid, before)
-        except OSError as exc:
-            log.debug("restoring nice %d of thread %d: %s", before, tid, exc)
 
     def _log_refusal(self, result: dict[str, str]) -> None:
         if result and not all(result.values()) and not self._refused_logged:

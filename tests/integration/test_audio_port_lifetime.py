@@ -154,6 +154,12 @@ def churn_main(uri: str, rounds: int, mode: str) -> int:
         if mode == "close":
             for p in ports:
                 p.close()
+            ports[1].stopTransmit(media)  # a closed port's links went with it: no-op
+            try:
+                ports[1].startTransmit(media)
+                raise AssertionError("a closed port accepted startTransmit")
+            except RuntimeError:
+                pass
         del ports, p
     sys.setswitchinterval(0.005)
     print(f"churned {rounds}", flush=True)

@@ -85,18 +85,5 @@ def test_named_audio_threads_are_raised_and_others_left_alone() -> None:
         assert prio.apply() == result
 
 
-def test_gui_thread_is_raised_for_a_call_and_given_back_its_own_level() -> None:
-    with named_thread("gui-standin") as gui:
-        own = os.getpriority(os.PRIO_PROCESS, gui)
-        prio = AudioThreadPriority(())
-        prio.boost_gil_holder(gui)
-        during = os.getpriority(os.PRIO_PROCESS, gui)
-        prio.restore_gil_holder()
-        after = os.getpriority(os.PRIO_PROCESS, gui)
-        assert during == (NICE_FALLBACK if may("nice") else own)
-        assert after == own
-        assert os.sched_getscheduler(gui) == os.SCHED_OTHER  # fair share, never real-time
-
-
 def test_no_proc_means_nothing_to_do(tmp_path: Path) -> None:
     assert AudioThreadPriority(("clock",), proc=tmp_path / "missing").apply() == {}
