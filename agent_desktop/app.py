@@ -30,7 +30,6 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from agent_desktop.credentials import CredentialStore
 from agent_desktop.first_page import FirstPageReader
-from agent_desktop.logging_setup import configure_logging
 from agent_desktop.paths import AppPaths
 from agent_desktop.settings import Settings
 
@@ -185,6 +184,22 @@ def _load_demo_data(db: Database, rows: int) -> None:
         note.deleteLater()
 
 
+class _EarlyLog(logging.Handler):
+    """Holds the records of the first frame's start-up until the log file is opened.
+
+    Opening the rotating log file imports `logging.handlers` (with socket, pickle, queue:
+    ~15 ms of CPU), which the first frame does not need; its few records are written
+    to the file, in order and with their own times, right after it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @dataclass
 class _Start:
     """What the first frame needs, built before any store code is imported."""
@@ -194,17 +209,35 @@ class _Start:
     paths: AppPaths
     settings: Settings
     credentials: CredentialStore
-    handler: logging.Handler
+    early_log: _EarlyLog | None
     translators: list[Any]
     timer: StartupTimer
     bench_first_paint: bool
+    handler: logging.Handler | None = None
+
+    def open_log(self) -> logging.Handler:
+        """The log file (rotating); what was logged before it is written to it first."""
+        if self.handler is None:
+            from agent_desktop.logging_setup import configure_logging
+
+            self.handler = configure_logging(self.paths.log_file)
+            if self.early_log is not None:
+                logging.getLogger().removeHandler(self.early_log)
+                for record in self.early_log.records:
+                    self.handler.handle(record)
+                self.early_log = None
+        return self.handler
 
     def release_logging(self) -> None:
-        logging.getLogger().removeHandler(self.handler)
-        self.handler.close()
+        root = logging.getLogger()
+        for h in (self.early_log, self.handler):
+            if h is not None:
+                root.removeHandler(h)
+                h.close()
 
 
-def _start(args: argparse.Namespace, argv: Sequence[str]) -> _Start:
+def _start(args: argparse.Namespace, argv: Sequence[str], *,
+           defer_log_file: bool = False) -> _Start:
     """Logging, settings, the QApplication and its translators: no database yet."""
     # First thing: PySide6 6.12 on Python 3.11 leaks references to None/True on every void
     # call and emit; unpinned, a session aborts the interpreter after a few thousand calls.
@@ -217,7 +250,15 @@ def _start(args: argparse.Namespace, argv: Sequence[str]) -> _Start:
     bench_first_paint = os.environ.get("AGENT_DESKTOP_BENCH_FIRST_PAINT") == "1"
     paths = AppPaths.from_root(args.data_dir)
     paths.ensure()
-    handler = configure_logging(paths.log_file)
+    early_log = handler = None
+    if defer_log_file:
+        early_log = _EarlyLog()
+        logging.getLogger().setLevel(logging.INFO)
+        logging.getLogger().addHandler(early_log)
+    else:
+        from agent_desktop.logging_setup import configure_logging
+
+        handler = configure_logging(paths.log_file)
     log.info("starting; data in %s", paths.data_dir)
     settings = Settings.load(paths.settings_file)
     timer.mark("paths+logging+settings")
@@ -229,8 +270,9 @@ def _start(args: argparse.Namespace, argv: Sequence[str]) -> _Start:
     translators = install_translators(app, args.lang or settings.get("general.language"))
     credentials = CredentialStore()
     timer.mark("translators")
-    return _Start(args, app, paths, settings, credentials, handler, list(translators), timer,
-                  bench_first_paint)
+    start = _Start(args, app, paths, settings, credentials, early_log, list(translators),
+                   timer, bench_first_paint, handler)
+    return start
 
 
 def _window(start: _Start, source: PageSource) -> MainWindow:
@@ -295,7 +337,7 @@ def _workspace(start: _Start, db: Database, window: MainWindow | None) -> AppCon
     window.attach_workspace(customers, detail, TodayView(TodayModel(customers)))
     timer.mark("detail pane + Today")
     ctx = AppContext(start.paths, start.settings, start.credentials, db, search, customers,
-                     normalizer, window, log_handler=start.handler,
+                     normalizer, window, log_handler=start.open_log(),
                      # The benchmark quits once up: no SIP stack to start/stop.
                      phone_enabled=not args.no_phone and not start.bench_first_paint,
                      sync_enabled=not args.no_sync and not start.bench_first_paint,
@@ -382,6 +424,7 @@ def _build_after_first_frame(start: _Start, reader: FirstPageReader,
         if probe is not None:
             probe.painted()
         start.timer.first_paint()
+        start.open_log()
         db = _open_store(start)
         if db is None:
             reader.close()
@@ -579,13 +622,14 @@ def _show_settings_warnings(parent: Any, warnings: list[str]) -> None:
 def run(argv: Sequence[str] | None = None) -> int:
     """The process: the first page on screen as early as possible, then everything else."""
     args = parse_args(argv)
-    start = _start(args, [sys.argv[0]])
+    start = _start(args, [sys.argv[0]], defer_log_file=True)
     from ui.customer_list_model import PAGE_ROWS
 
     reader = FirstPageReader.open(start.paths.database, PAGE_ROWS)
     start.timer.mark("first page read (sqlite3)")
     outcome: list[AppContext | int] = []
     if reader is None:
+        start.open_log()
         # No customers yet, a migration to run, or a database to refuse: the full path,
         # which says what is wrong before any window is shown.
         result = build(args, start=start)

@@ -48,7 +48,7 @@ _DISPLAY = (
 _ID, _NAME_KEY = 0, 7
 _BROWSE_TIER = 0  # the first element of CustomerSearch's browse page keys
 
-_REV = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w-]+|None)['\"]?", re.M)
+_REV = r"^(down_revision|revision)\s*=\s*['\"]?([\w-]+|None)['\"]?"
 
 
 class SearchNotReady(RuntimeError):
@@ -79,7 +79,8 @@ def head_revision(versions_dir: Path = MIGRATIONS_VERSIONS) -> str | None:
     revisions: set[str] = set()
     parents: set[str] = set()
     for f in versions_dir.glob("*.py"):
-        found = {m.group(1): m.group(2) for m in _REV.finditer(f.read_text(encoding="utf-8"))}
+        found = {m.group(1): m.group(2)
+                 for m in re.finditer(_REV, f.read_text(encoding="utf-8"), re.M)}
         if "revision" in found:
             revisions.add(found["revision"])
         if found.get("down_revision") not in (None, "None"):

@@ -9,7 +9,6 @@ start-up and imports count — that is what an agent waits for.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -133,6 +132,8 @@ class FirstPaintProbe(QObject):
                 self._report()
 
     def _report(self) -> None:
+        import json
+
         import psutil
 
         assert self._painted_at is not None and self._ready_at is not None

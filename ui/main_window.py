@@ -23,21 +23,18 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QSplitter,
-    QTabWidget,
-    QWidget,
-)
+
+# Only what the first frame shows is imported here (each PySide6 class costs its type
+# set-up on first import); dialogs and docks are imported where they are made.
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QWidget
 
 from agent_desktop import __version__
 from ui.customer_list_panel import CustomerListPanel
 from ui.ui_state import UiState
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QDockWidget, QMessageBox
+
     from agent_desktop.customers import CustomerService
     from ui.detail_pane import DetailPane
     from ui.dialogs import CustomerDialog
@@ -319,6 +316,8 @@ class MainWindow(QMainWindow):
         self.customer_list.focus_search()
 
     def show_about(self) -> QMessageBox:
+        from PySide6.QtWidgets import QMessageBox
+
         box = QMessageBox(QMessageBox.Icon.Information, self.tr("About Agent Desktop"),
                           self.tr("Agent Desktop — a softphone and customer workspace for "
                                   "telesales agents.") + f"\n\n{__version__}",
@@ -332,6 +331,8 @@ class MainWindow(QMainWindow):
     def add_dock(self, widget: QWidget, title: str,
                  area: Qt.DockWidgetArea = Qt.DockWidgetArea.BottomDockWidgetArea) -> QDockWidget:
         """Add a panel (e.g. the softphone) as a dock; its visibility toggles from View."""
+        from PySide6.QtWidgets import QDockWidget
+
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{widget.objectName() or title}")
         dock.setWidget(widget)
@@ -385,6 +386,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if (self._attached and self.detail.is_dirty() and self.detail.detail is not None
                 and not self.detail.save_fields()):
+            from PySide6.QtWidgets import QMessageBox
+
             box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Unsaved changes"),
                               self.tr("The changes to this customer could not be saved. "
                                       "Fix them or press Revert, then close again."),

@@ -54,3 +54,7 @@ def test_first_start_generates_demo_then_later_starts_paint_before_the_store(
     assert again["FIRST_PAINT"]["rss_mib"] > startup["rss_mib_at_first_paint"]
     log = (tmp_path / "log" / "agent-desktop.log").read_text(encoding="utf-8")
     assert "first paint" in log and "store imports (SQLAlchemy)" in log
+    # The early road opens the log file after the first frame; what was logged before it
+    # is in the file, in order.
+    assert log.count("starting; data in") == 2
+    assert log.rindex("starting; data in") < log.rindex("start-up after main()")

@@ -215,3 +215,23 @@ def test_run_refuses_a_locked_database_before_any_window(root: Path, qtbot,  # t
         other.close()
     assert code == app_module.EXIT_STORE_ERROR
     assert shown and "locked" in shown[0]
+
+
+def test_records_before_the_log_file_opens_reach_it_in_order(app_root: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    start = app_module._start(parse_args(["--data-dir", str(app_root), "--lang", "en"]),
+                              ["test"], defer_log_file=True)
+    try:
+        log_file = AppPaths.from_root(app_root).log_file
+        logging.getLogger("early.test").warning("before the file: password=hunter2")
+        assert not log_file.exists() or "before the file" not in log_file.read_text()
+        start.open_log()
+        logging.getLogger("early.test").warning("after the file")
+        text = log_file.read_text(encoding="utf-8")
+        assert "starting; data in" in text
+        assert "hunter2" not in text and "[redacted" in text  # the file's filters applied
+        assert text.index("starting; data in") < text.index("[redacted") < \
+            text.index("after the file")
+    finally:
+        start.release_logging()
