@@ -37,11 +37,14 @@ import subprocess
 import sys
 import time
 import wave
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import requests
 from sqlalchemy import func, select
+from starlette.requests import Request
 
 from agent_desktop.store.models import CallLog, Customer, Outbox, Recording
 from sync.client.errors import TransientError
@@ -235,6 +238,41 @@ def test_server_recordings_disk_full_mid_upload(private_tmpfs: None, tmp_path: P
         agent.close()
         lead.close()
         srv.stop()
+
+
+class _Body:
+    """Just enough of a Starlette request for `_append`: the body in small pieces."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            yield piece
+
+
+def test_upload_append_to_a_full_device_answers_507() -> None:
+    """Pieces smaller than a write buffer: the disk refuses them only when flushed. The
+    answer must still be the plain 507 (it was an unexpected 500), saying nothing was
+    stored."""
+    import asyncio
+    import inspect
+
+    from sync.server.errors import ApiError
+    from sync.server.uploads import _append
+
+    async def keep() -> None:
+        return None
+
+    # `keep` (the upload lease's renewal) is being added to the server as this is written.
+    extra: dict[str, Any] = ({"keep": keep} if "keep" in inspect.signature(_append).parameters
+                             else {})
+    request = cast(Request, _Body([b"x" * 1000] * 5))
+    with pytest.raises(ApiError) as err:
+        asyncio.run(_append(Path("/dev/full"), request, room=10_000, **extra))
+    assert err.value.status == 507 and err.value.code == "storage_full"
+    assert "retry later" in err.value.message
+    assert err.value.headers["Upload-Offset"] == "0"
 
 
 # ------------------------------------------------------------------- (b) database full
