@@ -13,7 +13,8 @@ run_pkgs=(python3 python3-venv python3-dev libegl1 libgl1 libxkbcommon0 libxkbco
   libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1 libxcb-cursor0 libxcb-shape0
   libxcb-randr0 libpulse0 pulseaudio pulseaudio-utils fonts-wqy-microhei)
 test_pkgs=(sip-tester baresip kamailio sox tshark xvfb xauth postgresql
-  gnome-keyring dbus dbus-x11 procps libportaudio2 libasound2-plugins)
+  gnome-keyring dbus dbus-x11 procps libportaudio2 libasound2-plugins
+  util-linux mount)  # unshare + mount: the disk-full tests mount a private tmpfs
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = "test" ] && pkgs+=("${test_pkgs[@]}")
