@@ -126,3 +126,19 @@ def test_bulk_batch_and_its_index_commit_or_roll_back_together(db: Database,
         c = s.scalars(select(Customer).where(Customer.name == "客户7")).one()
         c.city = "杭州市"
     assert [r.name for r in search.page("杭州市", None, 5).rows] == ["客户7"]
+
+
+def test_core_rows_get_distinct_random_uuids_like_the_orm(db: Database, tmp_path: Path) -> None:
+    import uuid
+
+    path = tmp_path / "u.csv"
+    path.write_text("姓名,手机,标签\n" + "".join(f"客户{i},1390013{i:04d},t{i}\n"
+                                             for i in range(80)), encoding="utf-8")
+    assert run_import(db, path).imported == 80
+    with db.engine.connect() as conn:
+        uuids = [r[0] for t in ("customers", "phone_numbers", "tags")
+                 for r in conn.execute(text(f"SELECT uuid FROM {t}"))]
+        outbox = {r[0] for r in conn.execute(text("SELECT entity_uuid FROM outbox"))}
+    assert len(uuids) == 240 == len(set(uuids))
+    assert all(uuid.UUID(u).version == 4 and str(uuid.UUID(u)) == u for u in uuids)
+    assert outbox == set(uuids)
