@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from agent_desktop.credentials import CredentialStore
+from agent_desktop.early_log import EarlyLog
 from agent_desktop.first_page import FirstPageReader
 from agent_desktop.paths import AppPaths
 from agent_desktop.settings import Settings
@@ -184,22 +185,6 @@ def _load_demo_data(db: Database, rows: int) -> None:
         note.deleteLater()
 
 
-class _EarlyLog(logging.Handler):
-    """Holds the records of the first frame's start-up until the log file is opened.
-
-    Opening the rotating log file imports `logging.handlers` (with socket, pickle, queue:
-    ~15 ms of CPU), which the first frame does not need; its few records are written
-    to the file, in order and with their own times, right after it.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @dataclass
 class _Start:
     """What the first frame needs, built before any store code is imported."""
@@ -209,7 +194,7 @@ class _Start:
     paths: AppPaths
     settings: Settings
     credentials: CredentialStore
-    early_log: _EarlyLog | None
+    early_log: EarlyLog | None
     translators: list[Any]
     timer: StartupTimer
     bench_first_paint: bool
@@ -222,9 +207,7 @@ class _Start:
 
             self.handler = configure_logging(self.paths.log_file)
             if self.early_log is not None:
-                logging.getLogger().removeHandler(self.early_log)
-                for record in self.early_log.records:
-                    self.handler.handle(record)
+                self.early_log.hand_over(self.handler)
                 self.early_log = None
         return self.handler
 
@@ -251,10 +234,8 @@ def _start(args: argparse.Namespace, argv: Sequence[str], *,
     paths = AppPaths.from_root(args.data_dir)
     paths.ensure()
     early_log = handler = None
-    if defer_log_file:
-        early_log = _EarlyLog()
-        logging.getLogger().setLevel(logging.INFO)
-        logging.getLogger().addHandler(early_log)
+    if defer_log_file:  # the file is opened right after the first frame
+        early_log = EarlyLog().attach()
     else:
         from agent_desktop.logging_setup import configure_logging
 
