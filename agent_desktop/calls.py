@@ -37,6 +37,7 @@ from agent_desktop.call_recovery import recover_interrupted_calls
 from agent_desktop.dialplan import DialPlan, DialPlanError
 from agent_desktop.phone import CallState, MediaStats, PhoneBackend, PhoneError, RecordingInfo
 from agent_desktop.store.db import Database
+from agent_desktop.store.errors import storage_problem
 from agent_desktop.store.models import CallLog, Customer, PhoneNumber, Recording, utcnow
 
 log = logging.getLogger(__name__)
@@ -257,8 +258,10 @@ class CallService(QObject):
                       target.uri, exc)
             with contextlib.suppress(PhoneError):
                 self._backend.hangup(call_id)
+            plain = storage_problem(exc)
             raise CallError("The call was stopped because it could not be written to the "
-                            f"call log ({type(exc).__name__}).") from exc
+                            "call log. " + (plain or f"({type(exc).__name__}; details are "
+                                            "in the log)")) from exc
         log.info("call log %d: dialling %s (customer %s)", log_id, target.uri, customer_id)
         a = _Active(log_id, call_id, "out", number.strip(), customer_id, CallState.CALLING)
         self._active[log_id] = a

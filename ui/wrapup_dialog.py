@@ -61,6 +61,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent_desktop.customers import STAGES, STATUSES
+from agent_desktop.store.errors import is_disk_full
 from agent_desktop.wrapup import (
     PendingWrapup,
     WrapupData,
@@ -297,11 +298,16 @@ class WrapupDialog(QDialog):
             self._service.save_draft(self._pending.call_log_id, self.form_data())
         except WrapupError as exc:
             self._show_banner(str(exc))
-        except Exception:  # the dialog must stay usable; the detail goes to the log
+        except Exception as exc:  # the dialog must stay usable; the detail goes to the log
             log.exception("could not save the wrap-up draft of call %s",
                           self._pending.call_log_id)
-            self._show_banner(self.tr("The draft could not be written to disk; keep this "
-                                      "window open and try Save again."))
+            if is_disk_full(exc):
+                self._show_banner(self.tr("The disk is full, so the draft could not be "
+                                          "kept; free some space and keep this window "
+                                          "open."))
+            else:
+                self._show_banner(self.tr("The draft could not be written to disk; keep "
+                                          "this window open and try Save again."))
 
     def save(self) -> None:
         if self._pending is None:
@@ -314,12 +320,17 @@ class WrapupDialog(QDialog):
             if not self.dispositions.currentIndex().isValid():
                 self.dispositions.setFocus()
             return
-        except Exception:  # e.g. disk full: nothing was committed; keep the window open
+        except Exception as exc:  # e.g. disk full: nothing was committed; keep the window
             log.exception("saving the wrap-up of call %s failed", call_id)
-            self._show_banner(self.tr("The wrap-up could not be saved (the database "
-                                      "refused the write; details are in the log). Nothing "
-                                      "was lost: keep this window open and press Enter "
-                                      "again."))
+            if is_disk_full(exc):
+                self._show_banner(self.tr("The wrap-up could not be saved because the disk "
+                                          "is full. Nothing was lost: free some space, keep "
+                                          "this window open and press Enter again."))
+            else:
+                self._show_banner(self.tr("The wrap-up could not be saved (the database "
+                                          "refused the write; details are in the log). "
+                                          "Nothing was lost: keep this window open and "
+                                          "press Enter again."))
             return
         self._pending = None
         self.saved.emit(call_id)

@@ -140,7 +140,9 @@ class Database:
     def open(cls, path: Path, *, migrate: bool = True) -> Database:
         path = Path(path)
         _preflight(path)
-        engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+        # hide_parameters: an error's text reaches logs and banners; customer data must not.
+        engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False},
+                               hide_parameters=True)
         event.listen(engine, "connect", _on_connect)
         db = cls(engine, path)
         if migrate:

@@ -1679,8 +1679,16 @@ Schedule a follow-up in a customer&apos;s detail pane and it shows up here on it
         <translation>通话结果(&amp;D) (1–9)</translation>
     </message>
     <message>
+        <source>The disk is full, so the draft could not be kept; free some space and keep this window open.</source>
+        <translation>磁盘已满，草稿无法保存；请释放一些空间，并保持此窗口打开。</translation>
+    </message>
+    <message>
         <source>The draft could not be written to disk; keep this window open and try Save again.</source>
         <translation>草稿无法写入磁盘；请保持此窗口打开并再次点击保存。</translation>
+    </message>
+    <message>
+        <source>The wrap-up could not be saved because the disk is full. Nothing was lost: free some space, keep this window open and press Enter again.</source>
+        <translation>磁盘已满，通话小结无法保存。没有丢失任何内容：请释放一些空间，保持此窗口打开，然后再按 Enter。</translation>
     </message>
     <message>
         <source>The wrap-up could not be saved (the database refused the write; details are in the log). Nothing was lost: keep this window open and press Enter again.</source>

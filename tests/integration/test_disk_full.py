@@ -445,13 +445,15 @@ def test_desktop_data_folder_full_while_saving(private_tmpfs: None, tmp_path: Pa
     # The disk really was full: SQLite said so.
     assert "database or disk is full" in str(facts["dial_cause"])
     # Dialling: refused in plain words, no half-written call log, the phone hung up.
-    assert facts["dial_error"] == ("The call was stopped because it could not be written "
-                                   "to the call log (OperationalError).")
+    assert str(facts["dial_error"]).startswith("The call was stopped because it could not "
+                                              "be written to the call log. The disk that "
+                                              "holds your data is full.")
     assert facts["calls_during_full"] == facts["calls_before_full"]
     assert facts["hung_up"] is True
     # The wrap-up: the agent reads a plain sentence, the window keeps what was typed.
     banner = str(facts["save_banner"])
-    assert "could not be saved" in banner and "Nothing was lost" in banner
+    assert "could not be saved because the disk is full" in banner
+    assert "Nothing was lost" in banner
     assert facts["dialog_kept_notes"] == "客户要报价 — wants a quote"
     assert facts["dialog_still_open"] is True
     # Nothing already saved was lost while the disk was full.
