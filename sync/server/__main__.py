@@ -1,6 +1,7 @@
 """`agent-desktop-server`: run the sync server, administer it, or seed the demo.
 
     agent-desktop-server serve --db URL --recordings DIR --host 127.0.0.1 --port 8765
+        [--workers N] [--threads T] [--db-pool P]
     agent-desktop-server admin create-team NAME
     agent-desktop-server admin create-user NAME --role agent --team T [--password P]
     agent-desktop-server admin assign CUSTOMER_UUID USERNAME
@@ -17,20 +18,38 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sync.server.accounts import AccountError, create_team, create_user, generate_password
 from sync.server.accounts import set_password as set_user_password
 from sync.server.admin import assign_customer, compact, demo_seed, revoke_sessions
-from sync.server.config import ServerConfig, sqlite_url
+from sync.server.config import CONFIG_ENV, ServerConfig, sqlite_url
 from sync.server.db import ServerDatabase
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DB = "sqlite:///agent-desktop-server.db"
+
+
+def default_workers() -> int:
+    """One worker process per CPU, at most 4: one Python process is bound to one core by
+    the GIL (measured: one process saturates well before 500 agents every 5 s)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--access-ttl", type=int, default=15 * 60, help="seconds")
     serve.add_argument("--refresh-ttl", type=int, default=30 * 24 * 3600, help="seconds")
+    serve.add_argument("--workers", type=_positive, default=default_workers(),
+                       help="worker processes (default: one per CPU, at most 4)")
+    serve.add_argument("--threads", type=_positive, default=20,
+                       help="request threads per worker")
+    serve.add_argument("--db-pool", type=_positive, default=10,
+                       help="database connections per worker (as many again on demand)")
+    serve.add_argument("--keep-alive", type=_positive, default=75,
+                       help="seconds an idle client connection is kept open")
 
     sub.add_parser("migrate", help="create or upgrade the database schema")
 
@@ -114,10 +141,28 @@ def _serve(args: argparse.Namespace) -> int:
     from sync.server.app import create_app
 
     config = ServerConfig(database_url=args.db, recordings_dir=args.recordings,
-                          access_ttl_s=args.access_ttl, refresh_ttl_s=args.refresh_ttl)
-    app = create_app(config)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower(),
-                access_log=False)
+                          access_ttl_s=args.access_ttl, refresh_ttl_s=args.refresh_ttl,
+                          db_pool=args.db_pool, db_overflow=args.db_pool,
+                          threads=args.threads)
+    # Keep-alive well above the clients' 5 s sync period: with uvicorn's default of 5 s the
+    # server closed idle connections just as agents reused them (ReadError in the bench).
+    common: dict[str, Any] = {"host": args.host, "port": args.port, "access_log": False,
+                              "log_level": args.log_level.lower(),
+                              "timeout_keep_alive": args.keep_alive}
+    if args.workers == 1:
+        uvicorn.run(create_app(config), **common)
+        return 0
+    # Several processes: migrate once here, then each worker builds its own app from the
+    # configuration in its environment (uvicorn spawns them and restarts a dead one).
+    config.recordings_dir.mkdir(parents=True, exist_ok=True)
+    db = ServerDatabase(config.database_url)
+    try:
+        db.migrate()
+    finally:
+        db.dispose()
+    os.environ[CONFIG_ENV] = replace(config, migrate_on_start=False).to_json()
+    log.info("starting %d worker processes", args.workers)
+    uvicorn.run("sync.server.app:worker_app", factory=True, workers=args.workers, **common)
     return 0
 
 

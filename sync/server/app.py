@@ -1,14 +1,26 @@
-"""`create_app(config)`: the one place that builds the server's objects and routes."""
+"""`create_app(config)`: the one place that builds the server's objects and routes.
+
+`worker_app()` is the same for each process of `serve --workers N`: uvicorn spawns the
+workers and each builds its own app from the configuration the parent put in the
+environment (the parent has already migrated the database).
+"""
 
 
+import ctypes
 import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Header, Query
 from fastapi.responses import Response
 
 from sync.server.auth import NO_NUL, AuthService, Principal, build_auth_router
-from sync.server.config import ServerConfig
+from sync.server.config import ServerConfig, config_from_env
 from sync.server.db import ServerDatabase, utcnow
 from sync.server.errors import ApiError, BodyLimitMiddleware, install_error_handlers
 from sync.server.feed import Feed
@@ -24,7 +36,7 @@ class ServerContext:
 
     def __init__(self, config: ServerConfig, db: ServerDatabase | None = None) -> None:
         self.config = config
-        self.db = db or ServerDatabase(config.database_url)
+        self.db = db or ServerDatabase(config.database_url, config.db_pool, config.db_overflow)
         self.feed = Feed(self.db.is_postgres)
         self.auth = AuthService(self.db, config)
         self.push = PushService(self.db, self.feed, config.schema_versions,
@@ -39,7 +51,17 @@ def create_app(config: ServerConfig) -> FastAPI:
     ctx = ServerContext(config)
     if config.migrate_on_start:
         ctx.db.migrate()
-    app = FastAPI(title="Agent Desktop sync server", version="1",
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync handlers run on this many threads. More threads than the database pool
+        # only queue on the pool (PostgreSQL) or the write lock (SQLite) while costing
+        # GIL switches; fewer leave the CPU idle while a query waits.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
+        yield
+        ctx.db.dispose()
+
+    app = FastAPI(title="Agent Desktop sync server", version="1", lifespan=lifespan,
                   description="Push/pull sync, auth and recording uploads. The contract is "
                               "docs/sync-protocol.md.")
     app.state.ctx = ctx
@@ -60,7 +82,8 @@ def create_app(config: ServerConfig) -> FastAPI:
                            server_schema_versions=[lo, hi], client_schema_version=version,
                            where=where)
 
-    def schema_header(x_schema_version: Annotated[str | None, Header()] = None) -> None:
+    # async: a pure check runs on the event loop instead of costing a thread-pool hop
+    async def schema_header(x_schema_version: Annotated[str | None, Header()] = None) -> None:
         if x_schema_version is None:
             raise ApiError(400, "bad_header", "The X-Schema-Version header is required.")
         if not x_schema_version.strip().isdigit() or len(x_schema_version.strip()) > 9:
@@ -110,3 +133,21 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.include_router(build_upload_router(ctx.uploads, current, schema_header))
 
     return app
+
+
+def _exit_with_parent() -> None:
+    """Linux: this worker gets SIGTERM when the `serve` process that spawned it dies, even
+    by SIGKILL; an orphaned worker would keep serving on the port."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("cannot ask to exit with the parent (errno %d)", ctypes.get_errno())
+        elif os.getppid() == 1:  # the parent died before the request above
+            raise SystemExit("the server process that started this worker is gone")
+
+
+def worker_app() -> FastAPI:
+    """App factory for the worker processes of `serve --workers N` (see module docstring)."""
+    _exit_with_parent()
+    return create_app(config_from_env())

@@ -2,9 +2,8 @@
 
 Tokens are opaque random strings; only their SHA-256 is stored, so a database leak does
 not leak sessions, and logout is immediate because every request looks its token up.
-Failed logins are limited per (username, client IP) in this process's memory: enough for
-the embedded server and a single replica; replicas behind a balancer would share it in
-the database or a cache.
+Failed logins are limited per (username, client IP) in the database (`DbLoginLimiter`), so
+every worker process and replica counts the same failures.
 """
 
 
@@ -20,14 +19,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from sync.server.accounts import verify_password
 from sync.server.config import ServerConfig
 from sync.server.db import ServerDatabase, utcnow
 from sync.server.errors import ApiError, forbidden, unauthorized
-from sync.server.models import AuthSession, Team, Token, User
+from sync.server.models import AuthSession, LoginFailure, Team, Token, User
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +44,64 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class DbLoginLimiter:
+    """At most `max_failures` failed logins per (username, ip) in a sliding window, counted
+    in the `login_failures` table that all worker processes share.
+
+    An attempt reserves a failure row *before* the password is checked, in the same
+    transaction as the count, and a correct password deletes the key's rows. So wrong
+    guesses sent at once to several workers get at most `max_failures` password checks:
+    counting and reserving cannot be raced (SQLite serialises writers; PostgreSQL takes a
+    transaction-scoped advisory lock on the key).
+    """
+
+    PRUNE_EVERY = 1000  # reservations between global sweeps of stale rows (floods of names)
+
+    def __init__(self, db: ServerDatabase, max_failures: int, window_s: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.clock = clock
+
+    @staticmethod
+    def _key(username: str, ip: str) -> tuple[str, str]:
+        return username.lower()[:64], ip[:64]
+
+    def reserve(self, username: str, ip: str) -> tuple[int, int]:
+        """(seconds to wait, 0) when limited, else (0, id of the reserved failure row)."""
+        user, addr = self._key(username, ip)
+
+        def txn(s: Session) -> tuple[int, int]:
+            if self.db.is_postgres:
+                s.execute(select(func.pg_advisory_xact_lock(
+                    func.hashtext(literal(f"login:{user}\x1f{addr}")))))
+            now = self.clock()
+            horizon = now - self.window_s
+            key = (LoginFailure.username == user, LoginFailure.ip == addr)
+            recent = s.execute(select(LoginFailure.at).where(*key, LoginFailure.at > horizon)
+                               .order_by(LoginFailure.at)).scalars().all()
+            if len(recent) >= self.max_failures:
+                return max(1, int(recent[0] + self.window_s - now) + 1), 0
+            s.execute(delete(LoginFailure).where(*key, LoginFailure.at <= horizon))
+            row = LoginFailure(username=user, ip=addr, at=now)
+            s.add(row)
+            s.flush()
+            if row.id % self.PRUNE_EVERY == 0:
+                s.execute(delete(LoginFailure).where(LoginFailure.at <= horizon))
+            return 0, row.id
+
+        return self.db.run_write(txn)
+
+    def succeeded(self, username: str, ip: str) -> None:
+        user, addr = self._key(username, ip)
+        self.db.run_write(lambda s: s.execute(delete(LoginFailure).where(
+            LoginFailure.username == user, LoginFailure.ip == addr)))
+
+
 class LoginLimiter:
-    """At most `max_failures` failed logins per (username, ip) in a sliding window."""
+    """In-memory form of the same rule, for a single process (kept for callers that have
+    no database; the server uses `DbLoginLimiter`)."""
 
     def __init__(self, max_failures: int, window_s: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -135,7 +190,7 @@ class AuthService:
         self.db = db
         self.config = config
         self.clock = clock
-        self.limiter = LoginLimiter(config.login_max_failures, config.login_window_s)
+        self.limiter = DbLoginLimiter(db, config.login_max_failures, config.login_window_s)
 
     # -- tokens -------------------------------------------------------------------------
     def _issue(self, s: Session, session_id: int) -> tuple[str, str]:
@@ -157,7 +212,7 @@ class AuthService:
                                       team=team.name if team else None))
 
     def login(self, username: str, password: str, ip: str) -> TokensOut:
-        wait = self.limiter.retry_after(username, ip)
+        wait, _reserved = self.limiter.reserve(username, ip)
         if wait:
             log.warning("login rate limited for %r from %s", username, ip)
             raise ApiError(429, "rate_limited", f"Too many failed sign-ins; try again in "
@@ -166,12 +221,11 @@ class AuthService:
         with self.db.read() as s:
             user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
         if not verify_password(user.password_hash if user else None, password) or user is None:
-            self.limiter.failed(username, ip)
-            log.info("failed login for %r from %s", username, ip)
+            log.info("failed login for %r from %s", username, ip)  # the reservation stays
             raise unauthorized("invalid_credentials", "Wrong username or password.")
+        self.limiter.succeeded(username, ip)
         if not user.active:
             raise forbidden("This account is disabled; ask an administrator.")
-        self.limiter.succeeded(username, ip)
 
         def txn(s: Session) -> TokensOut:
             # Housekeeping: this user's tokens that expired over a day ago.

@@ -6,8 +6,11 @@ recordings folder on the command line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 SCHEMA_VERSIONS = (1, 1)  # (oldest, newest) client schema the server accepts
 
@@ -30,6 +33,33 @@ class ServerConfig:
     login_window_s: float = 60.0
     schema_versions: tuple[int, int] = field(default=SCHEMA_VERSIONS)
     migrate_on_start: bool = True
+    # Per worker process: PostgreSQL connections (pool + overflow) and request threads.
+    # workers × (db_pool + db_overflow) must stay under PostgreSQL's max_connections.
+    db_pool: int = 10
+    db_overflow: int = 10
+    threads: int = 20
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self) | {"recordings_dir": str(self.recordings_dir)})
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerConfig:
+        raw: dict[str, Any] = json.loads(text)
+        raw["recordings_dir"] = Path(raw["recordings_dir"])
+        raw["schema_versions"] = tuple(raw["schema_versions"])
+        return cls(**raw)
+
+
+# How `serve --workers N` hands its configuration to the worker processes it spawns.
+CONFIG_ENV = "AGENT_DESKTOP_SERVER_CONFIG"
+
+
+def config_from_env() -> ServerConfig:
+    text = os.environ.get(CONFIG_ENV)
+    if not text:
+        raise RuntimeError(f"{CONFIG_ENV} is not set: worker processes are started by "
+                           "`agent-desktop-server serve --workers N`.")
+    return ServerConfig.from_json(text)
 
 
 def sqlite_url(path: Path) -> str:

@@ -3,8 +3,9 @@
 It runs as a child process (`python -m sync.server serve`), not a thread in the GUI
 process: the server's request handling would otherwise compete with the GUI for the GIL,
 and a crash of either stays contained. The database is a SQLite file in the app's data
-folder; demo accounts are created (idempotently) with passwords the caller chooses — the
-app keeps them in the keyring, never in a file.
+folder, served by one process (one desktop's traffic: each extra worker would only cost
+start-up time and memory); demo accounts are created (idempotently) with passwords the
+caller chooses — the app keeps them in the keyring, never in a file.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class EmbeddedServer:
         self.proc = subprocess.Popen(
             [self.python, "-m", "sync.server", "--db", self.db_url, "--log-level", "info",
              "serve", "--recordings", str(self.data_dir / "server-recordings"),
-             "--host", "127.0.0.1", "--port", str(self.port)],
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
             stdout=log_file, stderr=subprocess.STDOUT, env=env)
         log_file.close()
         deadline = time.monotonic() + timeout_s

@@ -14,6 +14,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -179,6 +180,23 @@ class Upload(Base):
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[str] = mapped_column(String(32))
+    # Who may append bytes now (one request, in any worker) and until when (unix time):
+    # a lease, so a worker that dies mid-upload does not lock the recording forever.
+    lease_owner: Mapped[str | None] = mapped_column(String(32), default=None)
+    lease_until: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class LoginFailure(Base):
+    """One failed sign-in, shared by all worker processes for the rate limit."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))  # lower-cased
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float)  # unix time
+
+    __table_args__ = (Index("ix_login_failures_key", "username", "ip", "at"),)
 
 
 class ServerState(Base):

@@ -147,7 +147,11 @@ class PushService:
             last = client.last_mutation_id
             results: list[ResultOut] = []
             uuids = [m.entity_uuid for m in body.mutations if m.mutation_id > last]
-            ctx = _Ctx(s, p, body.client_id, {u: None for u in uuids}, {})
+            # The pusher is the usual owner: known from authentication (active, team), so
+            # no user lookup per push. A detached User, never added to the session.
+            me = User(id=p.user_id, username=p.username, role=p.role, team_id=p.team_id,
+                      active=True)
+            ctx = _Ctx(s, p, body.client_id, {u: None for u in uuids}, {p.username: me})
             for i in range(0, len(uuids), 500):
                 for rec in s.execute(select(Record).where(Record.uuid.in_(uuids[i:i + 500]))
                                      .order_by(Record.id).with_for_update()).scalars():

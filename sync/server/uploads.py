@@ -5,23 +5,27 @@ before a dropped connection or a server restart count, and `HEAD` tells the clie
 continue. The audio becomes available (and syncs to team leads as `audio_available`) only
 after the whole file hashes to the sha256 declared at creation.
 
-One upload at a time per recording is enforced with an in-process lock: fine for the
-embedded server and one replica; several replicas would lock in the database.
+One request at a time may append to a recording, in any worker process: it holds a lease
+in the recording's `uploads` row (owner + expiry), renewed while bytes arrive, so a worker
+that dies mid-upload blocks the recording only until the lease expires. A second request
+meanwhile gets 409 `upload_busy` with the current offset.
 """
 
 
-import asyncio
 import hashlib
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -47,10 +51,64 @@ class UploadStore:
         self.root = root
         self.max_length = max_length
         (root / ".partial").mkdir(parents=True, exist_ok=True)
-        self._locks: dict[str, asyncio.Lock] = {}
 
-    def lock(self, uuid: str) -> asyncio.Lock:
-        return self._locks.setdefault(uuid, asyncio.Lock())
+    LEASE_S = 120.0  # renewed every LEASE_S / 4 while bytes arrive
+
+    def take_lease(self, uuid: str, owner: str, renew: bool = False,
+                   clock: Callable[[], float] = time.time) -> bool:
+        """Take (or, with `renew`, extend our own) lease on appending to `uuid`."""
+        now = clock()
+        cond = (Upload.lease_owner == owner) if renew else or_(
+            Upload.lease_owner.is_(None), Upload.lease_until < now, Upload.lease_owner == owner)
+
+        def txn(s: Session) -> bool:
+            res = s.execute(update(Upload).where(Upload.recording_uuid == uuid, cond)
+                            .values(lease_owner=owner, lease_until=now + self.LEASE_S))
+            return int(getattr(res, "rowcount", 0) or 0) == 1
+
+        return self.db.run_write(txn)
+
+    @staticmethod
+    def lease_holder(s: Session, uuid: str) -> str | None:
+        """Who holds the append lease of `uuid` now (None if nobody); for tests and logs."""
+        row = s.execute(select(Upload.lease_owner, Upload.lease_until)
+                        .where(Upload.recording_uuid == uuid)).first()
+        if row is None or row.lease_owner is None or (row.lease_until or 0) < time.time():
+            return None
+        return str(row.lease_owner)
+
+    def drop_lease(self, uuid: str, owner: str) -> None:
+        self.db.run_write(lambda s: s.execute(
+            update(Upload).where(Upload.recording_uuid == uuid, Upload.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)))
+
+    @asynccontextmanager
+    async def lease(self, uuid: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """Hold the append lease for one request; yields `keep()`, which renews it when a
+        quarter of it has passed and raises 409 if it was lost (the request stalled longer
+        than the lease and another request took over)."""
+        owner = secrets.token_hex(8)
+        if not await run_in_threadpool(self.take_lease, uuid, owner):
+            raise ApiError(409, "upload_busy", "Another request is uploading this recording "
+                           "right now; ask for the offset (HEAD) and continue after it.",
+                           headers={"Upload-Offset": str(self.offset(uuid))},
+                           offset=self.offset(uuid))
+        renewed = time.monotonic()
+
+        async def keep() -> None:
+            nonlocal renewed
+            if time.monotonic() - renewed < self.LEASE_S / 4:
+                return
+            if not await run_in_threadpool(self.take_lease, uuid, owner, True):
+                log.warning("upload lease of %s lost mid-request; stopping", uuid)
+                raise ApiError(409, "upload_busy", "This upload stalled and another request "
+                               "took it over; ask for the offset (HEAD) and continue.")
+            renewed = time.monotonic()
+
+        try:
+            yield keep
+        finally:
+            await run_in_threadpool(self.drop_lease, uuid, owner)
 
     def partial(self, uuid: str) -> Path:
         return self.root / ".partial" / f"{uuid}.part"
@@ -191,7 +249,11 @@ def build_upload_router(store: UploadStore, current: object, schema_dep: object)
         if (content_type or "").split(";")[0].strip() != "application/offset+octet-stream":
             raise ApiError(415, "unsupported_media_type", "Send upload bytes with Content-Type "
                            "application/offset+octet-stream.")
-        async with store.lock(uuid):
+        up = await run_in_threadpool(store.state, principal, uuid)
+        if up.complete:
+            raise ApiError(409, "upload_conflict", "This upload is already complete.",
+                           headers={"Upload-Offset": str(up.length)})
+        async with store.lease(uuid) as keep:
             up = await run_in_threadpool(store.state, principal, uuid)
             if up.complete:
                 raise ApiError(409, "upload_conflict", "This upload is already complete.",
@@ -201,7 +263,7 @@ def build_upload_router(store: UploadStore, current: object, schema_dep: object)
                 raise ApiError(409, "offset_mismatch", f"The upload is at offset {current}, "
                                f"not {offset}; continue from there.",
                                headers={"Upload-Offset": str(current)}, offset=current)
-            written = await _append(store.partial(uuid), request, up.length - current)
+            written = await _append(store.partial(uuid), request, up.length - current, keep)
             new_offset = current + written
             if new_offset == up.length:
                 await run_in_threadpool(store.verify, principal, uuid, up)
@@ -275,7 +337,8 @@ def _read(path: Path, start: int, end: int) -> Iterator[bytes]:
             yield block
 
 
-async def _append(path: Path, request: Request, room: int) -> int:
+async def _append(path: Path, request: Request, room: int,
+                  keep: Callable[[], Awaitable[None]]) -> int:
     """Write the body to the partial file; keep what arrived even if the client drops.
 
     A body that runs past Upload-Length is refused whole (the file is cut back to where
@@ -291,6 +354,7 @@ async def _append(path: Path, request: Request, room: int) -> int:
         start = f.tell()
         try:
             async for chunk in stream:
+                await keep()  # still ours? (a 409 here keeps what was written before)
                 if written + len(chunk) > room:
                     f.truncate(start)
                     raise ApiError(413, "too_large", "The bytes sent go past Upload-Length; "

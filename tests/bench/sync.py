@@ -3,7 +3,7 @@ SQLite, search index) against the real server process over HTTP on loopback, wit
 server on SQLite and on PostgreSQL (a temporary cluster; keys suffixed `_pg`).
 
     .venv/bin/python -m tests.bench sync [--customers 100000] [--push 10000] [--agents 500]
-        [--seconds 60] [--rounds 50] [--upload-mb 50] [--no-pg]
+        [--seconds 60] [--rounds 50] [--upload-mb 50] [--server-workers N] [--no-pg]
 
 Figures (N written as `100k` etc.):
 - `pull_N_s`: first download of N customers (with their phones, tags, notes, tasks) by a
@@ -17,7 +17,10 @@ Figures (N written as `100k` etc.):
 - `upload_mb_s`: one recording through the resumable, sha256-checked upload.
 - `agents_A_p99_ms` / `agents_A_errors`: A simulated agents (own user, own client id,
   one async httpx connection each) each pushing one change and pulling every 5 s for
-  --seconds (tests/integration/server/bench.py `agents_load`).
+  --seconds (tests/integration/server/bench.py `agents_load`); the round's time is push +
+  pulls as the agent sees it. Diagnostics beside it: p50/p95, the server's and the load
+  generator's CPU seconds during the timed part, and the generator's event-loop lag p99
+  (how long a response can sit unread because the generator itself is busy: its share).
 The server is seeded with Core inserts straight into its database (the server engineer's
 `seed_bulk`), not with 100k pushes: the push path is measured on its own.
 """
@@ -35,6 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sync.server.__main__ import default_workers
 from sync.server.accounts import create_team, create_user
 from sync.server.db import ServerDatabase
 from tests.bench.sync_client import (
@@ -47,7 +51,7 @@ from tests.bench.sync_client import (
     triggers_always_on,
     use_memory_keyring,
 )
-from tests.integration.server.bench import PASSWORD, agents_load, seed_bulk
+from tests.integration.server.bench import PASSWORD, agents_load, create_agents, seed_bulk
 from tests.integration.server.harness import PgCluster, ServerProcess
 
 log = logging.getLogger(__name__)
@@ -65,12 +69,16 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=50, help="no-change rounds timed")
     p.add_argument("--upload-mb", type=int, default=50)
     p.add_argument("--no-pg", action="store_true", help="SQLite server only")
+    p.add_argument("--server-workers", type=int, default=default_workers(),
+                   help="server worker processes (default: the server's own default)")
     p.add_argument("--no-before", action="store_true",
                    help="skip the triggers-on initial pull (the 'before' figure)")
     args = p.parse_args(list(argv))
     for name in ("customers", "push", "rounds", "upload_mb"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.server_workers < 1:
+        p.error("--server-workers must be at least 1")
     if args.agents < 0 or args.seconds <= 0:
         p.error("--agents must be >= 0 and --seconds > 0")
     return args
@@ -109,15 +117,17 @@ def run_backend(args: argparse.Namespace, backend: str, root: Path) -> dict[str,
             url = cluster.create_database("bench")
         else:
             url = f"sqlite:///{root / 'server.sqlite3'}"
-        server = ServerProcess(url, root / "recordings", root / "server.log")
+        server = ServerProcess(url, root / "recordings", root / "server.log",
+                               ["--workers", str(args.server_workers)])
         server.start()
         db = ServerDatabase(url)
         names = [f"a{i}" for i in range(args.agents)]
 
         def users(s: Any) -> None:
             create_team(s, "bench")
-            for name in ("reader", "writer", *names):
+            for name in ("reader", "writer"):
                 create_user(s, name, PASSWORD, "agent", "bench")
+            create_agents(s, names, "bench")
 
         db.run_write(users)
         t = time.perf_counter()
@@ -149,10 +159,23 @@ def run_backend(args: argparse.Namespace, backend: str, root: Path) -> dict[str,
 
         if args.agents:
             out[f"load_before_agents{sfx}"] = load()
-            p99, errors, rounds = agents_load(server.url, names, args.seconds)
-            out[f"agents_{args.agents}_p99_ms{sfx}"] = round(p99, 1)
-            out[f"agents_{args.agents}_errors{sfx}"] = errors
-            out[f"agents_{args.agents}_rounds{sfx}"] = rounds
+            cpu0: list[float] = []
+            res = agents_load(server.url, names, args.seconds,
+                              on_start=lambda: cpu0.append(server.cpu_seconds()))
+            a = f"agents_{args.agents}"
+            out[f"{a}_p99_ms{sfx}"] = round(res.p99_ms, 1)
+            out[f"{a}_errors{sfx}"] = res.errors
+            out[f"{a}_rounds{sfx}"] = res.rounds
+            # Diagnostics: where the time goes (the generator shares the server's cores).
+            out[f"{a}_p50_ms{sfx}"] = round(res.p50_ms, 1)
+            out[f"{a}_p95_ms{sfx}"] = round(res.p95_ms, 1)
+            out[f"{a}_error_kinds{sfx}"] = res.error_kinds
+            out[f"{a}_server_cpu_s{sfx}"] = round(server.cpu_seconds() - cpu0[0], 1)
+            out[f"{a}_client_cpu_s{sfx}"] = round(res.client_cpu_s, 1)
+            out[f"{a}_timed_wall_s{sfx}"] = round(res.wall_s, 1)
+            out[f"{a}_client_loop_lag_p99_ms{sfx}"] = round(res.loop_lag_p99_ms, 1)
+            out[f"{a}_login_s{sfx}"] = round(res.login_s, 1)
+            out[f"server_workers{sfx}"] = args.server_workers
         return out
     finally:
         if server is not None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 
 REPO = Path(__file__).resolve().parents[3]
@@ -112,7 +113,11 @@ class PgCluster:
 
 
 class ServerProcess:
-    """`python -m sync.server serve` on a free loopback port."""
+    """`python -m sync.server serve` on a free loopback port.
+
+    One worker process unless `extra` says `--workers N`: spawning a worker per CPU for
+    every test module's server doubled start-up on a loaded machine, and the worker pool
+    has its own tests (test_server_workers.py)."""
 
     def __init__(self, db_url: str, recordings: Path, log_path: Path,
                  extra: list[str] | None = None) -> None:
@@ -120,6 +125,8 @@ class ServerProcess:
         self.recordings = recordings
         self.log_path = log_path
         self.extra = extra or []
+        if "--workers" not in self.extra:
+            self.extra = [*self.extra, "--workers", "1"]
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -156,6 +163,21 @@ class ServerProcess:
                 self.proc.wait()
         with suppress(Exception):
             self._log.close()
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the server and its worker processes so far."""
+        assert self.proc is not None
+        total = 0.0
+        try:
+            root = psutil.Process(self.proc.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return total
+        for proc in procs:
+            with suppress(psutil.Error):
+                t = proc.cpu_times()
+                total += t.user + t.system
+        return total
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
