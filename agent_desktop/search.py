@@ -21,7 +21,11 @@ Terms of >= 3 characters go to the trigram table `customer_fts` (tiers 1 and 3);
 every term is shorter (Chinese names such as "王" or "小明", cities such as "北京") the
 bigram table `customer_grams` answers (tiers 1, 2, 3: a name containing "小明" before a
 company containing it). A query made only of digits and phone punctuation ("138 0013",
-"+49 151") is searched as one run of digits in the phones column only.
+"+49 151") is searched as one run of digits in the phones column only; from 5 digits on,
+FTS5 is asked only for the two rarest trigrams of the run NEAR each other and LIKE checks
+the run itself (`_DigitStats`: common trigrams such as "861" make the phrase walk huge
+doclists). Reads go straight to the pooled sqlite3 handle (`_fetch`); display columns come
+from the covering indexes of migration 0003.
 """
 
 from __future__ import annotations
