@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from agent_desktop.store.db import Database
 from agent_desktop.store.models import (
@@ -46,6 +47,7 @@ from sync.client.bulk_apply import (
 )
 from sync.client.errors import Forbidden, PermanentError, TooLarge, TransientError
 from sync.client.initial_apply import apply_initial_page
+from sync.client.pull_ahead import PageFetcher
 from sync.client.transport import HttpTransport
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,11 @@ CONFLICTS_PATH = "/sync/conflicts"
 # a smaller page keeps each write transaction short.
 INCREMENTAL_PAGE = 1000
 INITIAL_PAGE = 5000
+# A first download's pages that have already arrived share a transaction up to this many
+# rows / seconds (see `_pull_pages`); the time bound keeps the write lock short for the
+# agent's own edits on a slow machine.
+GROUP_ROWS = 20_000
+GROUP_SECONDS = 1.5
 
 
 @dataclass
@@ -95,6 +102,30 @@ def _dump(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class _Page:
+    """One pulled page, checked for the fields the client relies on."""
+
+    changes: list[Any]
+    next_cursor: str | None
+    has_more: bool
+    acked: Any  # the server's last processed mutation id (int when present)
+    remaining: Any  # estimated rows still to come (int when known)
+
+    @staticmethod
+    def well_formed(body: dict[str, Any]) -> bool:
+        cursor = body.get("next_cursor")
+        return (isinstance(body.get("changes"), list) and isinstance(body.get("has_more"), bool)
+                and (cursor is None or isinstance(cursor, str)))
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> _Page:
+        if not cls.well_formed(body):
+            raise TransientError("The sync server sent a malformed page of changes.")
+        return cls(body["changes"], body.get("next_cursor"), body["has_more"],
+                   body.get("last_mutation_id"), body.get("estimated_remaining"))
+
+
 class SyncClient:
     """Runs sync rounds for one local database against one server transport."""
 
@@ -104,6 +135,8 @@ class SyncClient:
         self._transport = transport
         self.push_batch = push_batch
         self.pull_limit = pull_limit
+        self.group_rows = GROUP_ROWS
+        self.group_seconds = GROUP_SECONDS
         self._client_id: str | None = None
         # True until the first pull checked for search triggers left suspended by a crash,
         # and while this process's initial download has them suspended.
@@ -339,32 +372,30 @@ class SyncClient:
 
     def _pull_pages(self, result: PullResult, client_id: str, progress: Progress | None,
                     should_stop: StopCheck | None) -> None:
-        """Pages in order, each applied with its cursor in one transaction.
+        """Pages in order; every page is applied with its cursor in one transaction.
 
-        While a page is being applied, the next one is already requested on a helper
-        thread (its cursor is the one the page carries): the server builds page n+1 while
-        this process writes page n, so a long download costs about the slower of the two
-        rather than their sum. A page fetched ahead is used only if the stored cursor is
-        still the one it was requested with; an error in it surfaces when it is needed,
-        after the current page is safely committed.
+        The next page is requested on a helper thread while the current one is applied
+        (`PageFetcher`). During a first download, pages that have already arrived join the
+        open transaction, up to `GROUP_ROWS` rows or `GROUP_SECONDS`: each commit writes
+        every b-tree page it touched to the WAL, and random uuids touch most pages of the
+        uuid indexes, so one commit per 5000-row page wrote ~10x the final database size
+        (measured: 1.36 GB of WAL for 130 MB at 100k customers; 0.48 GB with four pages
+        per commit). A page that has not arrived yet is not waited for inside the
+        transaction: the write lock is never held across a network wait.
         """
-        pool: ThreadPoolExecutor | None = None
-        ahead: tuple[str, Future[dict[str, Any]]] | None = None
+        fetcher = PageFetcher(lambda cursor, limit: self._fetch_page(client_id, cursor, limit),
+                              lambda: self._transport.release_thread_session())
         try:
             while not (should_stop and should_stop()):
                 with self._db.transaction() as s:
                     cursor = state.get(s, state.CURSOR)
-                    done_before = state.get_int(s, state.PULLED_COUNT)
+                    done = state.get_int(s, state.PULLED_COUNT)
                     caught_up = state.get(s, state.INITIAL_DONE) == "1"
                     resetting = state.get(s, state.RESET_STARTED_AT) is not None
                     offset = state.get_int(s, state.MUTATION_OFFSET)
                     oldest = s.scalar(select(func.min(Outbox.mutation_id)))
                 limit = self.pull_limit or (INCREMENTAL_PAGE if caught_up else INITIAL_PAGE)
-                if ahead is not None and ahead[0] == cursor:
-                    body = ahead[1].result()
-                else:
-                    body = self._fetch_page(client_id, cursor, limit)
-                ahead = None
+                body = fetcher.get(cursor, limit)
                 if body.get("reset_required") is True:
                     if cursor is None:
                         raise TransientError("The sync server asked for a reset of a fresh "
@@ -372,79 +403,82 @@ class SyncClient:
                     self._start_reset()
                     result.reset = True
                     continue
-                changes_raw = body.get("changes")
-                next_cursor = body.get("next_cursor")
-                has_more = body.get("has_more")
-                if not isinstance(changes_raw, list) or not isinstance(has_more, bool) \
-                        or not (next_cursor is None or isinstance(next_cursor, str)):
-                    raise TransientError("The sync server sent a malformed page of changes.")
-                acked = body.get("last_mutation_id")
-                if (not changes_raw and not has_more and caught_up
-                        and next_cursor in (None, cursor)
-                        and (oldest is None or not isinstance(acked, int)
-                             or oldest + offset > acked)):
+                page = _Page.parse(body)
+                if (not page.changes and not page.has_more and caught_up
+                        and page.next_cursor in (None, cursor)
+                        and (oldest is None or not isinstance(page.acked, int)
+                             or oldest + offset > page.acked)):
                     result.pages += 1  # nothing new: no write transaction (cheap no-op)
                     break
-                if has_more and next_cursor is not None and next_cursor != cursor:
-                    if pool is None:
-                        pool = ThreadPoolExecutor(1, thread_name_prefix="sync-pull-ahead")
-                    ahead = (next_cursor,
-                             pool.submit(self._fetch_page, client_id, next_cursor, limit))
-                applied = self._apply_page(changes_raw, acked, next_cursor, has_more,
-                                           done_before, initial=not caught_up,
-                                           fast=not caught_up and not resetting)
-                result.pages += 1
-                result.applied += applied.applied
-                result.removed += applied.removed
-                result.skipped.extend(applied.skipped)
-                if progress is not None:
-                    remaining = body.get("estimated_remaining")
-                    done = done_before + len(changes_raw)
-                    total = done + remaining if isinstance(remaining, int) else done
-                    progress(done, total if has_more else done)
-                if not has_more:
+                fast = not caught_up and not resetting
+                applied: list[tuple[_Page, ApplyResult, int]] = []
+                with self._db.transaction(applying_remote=True) as s:
+                    started = time.monotonic()
+                    rows = 0
+                    while True:
+                        if page.has_more and page.next_cursor not in (None, cursor):
+                            fetcher.prefetch(page.next_cursor, limit)
+                        outcome = self._apply_page(s, page, done, initial=not caught_up,
+                                                   fast=fast)
+                        done += len(page.changes)
+                        rows += len(page.changes)
+                        applied.append((page, outcome, done))
+                        if (not page.has_more or not fast or rows >= self.group_rows
+                                or time.monotonic() - started >= self.group_seconds
+                                or (should_stop and should_stop())):
+                            break
+                        cursor = page.next_cursor
+                        ready = fetcher.ready(cursor)
+                        if ready is None or ready.get("reset_required") is True \
+                                or not _Page.well_formed(ready):
+                            break  # not here yet, or for the outer loop to handle
+                        page = _Page.parse(fetcher.get(cursor, limit))
+                for page, outcome, done_then in applied:  # committed: count and report
+                    result.pages += 1
+                    result.applied += outcome.applied
+                    result.removed += outcome.removed
+                    result.skipped.extend(outcome.skipped)
+                    if progress is not None:
+                        total = done_then + page.remaining if isinstance(page.remaining, int) \
+                            else done_then
+                        progress(done_then, total if page.has_more else done_then)
+                if not applied[-1][0].has_more:
                     break
         finally:
-            if pool is not None:
-                # The helper thread's HTTP session goes with it; a page still in flight
-                # (stop requested, or an error here) is awaited and dropped, unapplied.
-                pool.submit(self._transport.release_thread_session)
-                pool.shutdown(wait=True)
+            fetcher.close()
 
-    def _apply_page(self, changes_raw: list[Any], acked: Any, next_cursor: str | None,
-                    has_more: bool, done_before: int, *, initial: bool,
+    def _apply_page(self, s: Session, page: _Page, done_before: int, *, initial: bool,
                     fast: bool) -> ApplyResult:
-        """One page and its cursor in one transaction.
+        """One page and its cursor, in the caller's transaction.
 
         `initial`: a first (or reset) download; `fast`: a first download, whose rows are
         almost all new (a reset's rows mostly exist already, so it skips the fast path).
         """
-        with self._db.transaction(applying_remote=True) as s:
-            if initial and has_more:
-                # Initial download of more than one page: search triggers off until the
-                # last page (no-op when already suspended).
-                self._search_maybe_suspended = True
-                suspend_search_triggers(s)
-            applied = apply_initial_page(s, changes_raw, utcnow()) if fast else None
-            if applied is None:
-                try:
-                    changes = [parse_change(c) for c in changes_raw]
-                except ChangeFormatError as exc:
-                    log.error("pull: %s", exc)
-                    raise TransientError("The sync server sent a change this app cannot "
-                                         "read; will retry.") from exc
-                applied = apply_changes(s, changes)
-            if isinstance(acked, int):
-                self._trim_outbox(s, acked)
-            if next_cursor is not None:
-                state.put(s, state.CURSOR, next_cursor)
-            state.put(s, state.PULLED_COUNT, str(done_before + len(changes_raw)))
-            if not has_more:
-                state.drop(s, state.PULLED_COUNT)
-                state.put(s, state.INITIAL_DONE, "1")
-                if state.get(s, state.RESET_STARTED_AT):
-                    self._finish_reset(s)
-                restore_search_index(s)  # same commit as "download complete"
+        if initial and page.has_more:
+            # Initial download of more than one page: search triggers off until the last
+            # page (no-op when already suspended).
+            self._search_maybe_suspended = True
+            suspend_search_triggers(s)
+        applied = apply_initial_page(s, page.changes, utcnow()) if fast else None
+        if applied is None:
+            try:
+                changes = [parse_change(c) for c in page.changes]
+            except ChangeFormatError as exc:
+                log.error("pull: %s", exc)
+                raise TransientError("The sync server sent a change this app cannot read; "
+                                     "will retry.") from exc
+            applied = apply_changes(s, changes)
+        if isinstance(page.acked, int):
+            self._trim_outbox(s, page.acked)
+        if page.next_cursor is not None:
+            state.put(s, state.CURSOR, page.next_cursor)
+        state.put(s, state.PULLED_COUNT, str(done_before + len(page.changes)))
+        if not page.has_more:
+            state.drop(s, state.PULLED_COUNT)
+            state.put(s, state.INITIAL_DONE, "1")
+            if state.get(s, state.RESET_STARTED_AT):
+                self._finish_reset(s)
+            restore_search_index(s)  # same commit as "download complete"
         return applied
 
     # --- reset ---------------------------------------------------------------------------

@@ -238,6 +238,7 @@ def test_interrupted_first_download_resumes(make_agent: Callable[..., Agent]) ->
             s.add(Customer(name=f"bulk {i:03d}", owner="a2"))
     seed.sync()
     fresh = make_agent("fresh", A2, pull_limit=25)
+    fresh.client.group_rows = 25  # one page per transaction: stop after exactly two
     pages = {"n": 0}
     progress: list[tuple[int, int]] = []
 
@@ -257,6 +258,7 @@ def test_interrupted_first_download_resumes(make_agent: Callable[..., Agent]) ->
     # "restart the app": a new client object over the same database
     from sync.client.client import SyncClient
     again = SyncClient(fresh.db, fresh.transport, pull_limit=25)
+    again.group_rows = 25
     rest: list[tuple[int, int]] = []
     again.pull(lambda d, t: rest.append((d, t)))
     assert rest[0][0] > 50  # continued, not restarted

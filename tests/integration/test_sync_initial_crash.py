@@ -39,6 +39,7 @@ CHILD = textwrap.dedent("""
     use_memory_keyring()
     root, url, user, password = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     install = Install(root, "victim", url, user, password, pull_limit=50)
+    install.client.group_rows = 100  # two pages per transaction: several commits
     def progress(done, total):
         print("PAGE", done, total, flush=True)
         time.sleep(0.3)  # leave the parent time to kill us mid-download

@@ -96,6 +96,7 @@ def test_multi_page_initial_pull_suspends_triggers_and_indexes_everything(
     seen: list[int] = []
     server = PagedServer(PAGES, on_request=lambda n: seen.append(trigger_count(db)))
     client = SyncClient(db, server)  # type: ignore[arg-type]
+    client.group_rows = 1  # one page per transaction: each commit is observable
     installed = trigger_count(db)
     assert installed > 0
 
@@ -139,6 +140,7 @@ def test_interrupted_download_restores_the_index_then_resumes_fast(db: Database)
 
     server = PagedServer(PAGES, on_request=fail_second)
     client = SyncClient(db, server)  # type: ignore[arg-type]
+    client.group_rows = 1
     with pytest.raises(TransientError):
         client.pull()
     # page 1 is committed and searchable; the triggers are back while offline
