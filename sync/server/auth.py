@@ -19,7 +19,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from sync.server.accounts import verify_password
@@ -48,11 +48,11 @@ class DbLoginLimiter:
     """At most `max_failures` failed logins per (username, ip) in a sliding window, counted
     in the `login_failures` table that all worker processes share.
 
-    An attempt reserves a failure row *before* the password is checked, in the same
-    transaction as the count, and a correct password deletes the key's rows. So wrong
-    guesses sent at once to several workers get at most `max_failures` password checks:
-    counting and reserving cannot be raced (SQLite serialises writers; PostgreSQL takes a
-    transaction-scoped advisory lock on the key).
+    `reserve` checks the count before the password is verified and `failed` records a
+    failure after; like the in-memory limiter, wrong guesses already in flight when the
+    limit is reached still get their answer. (Reserving a row before verifying would bound
+    those too, but then six simultaneous *correct* sign-ins of one user from one address,
+    e.g. a retrying client, would be refused as failures.)
     """
 
     PRUNE_EVERY = 1000  # reservations between global sweeps of stale rows (floods of names)
@@ -69,29 +69,34 @@ class DbLoginLimiter:
         return username.lower()[:64], ip[:64]
 
     def reserve(self, username: str, ip: str) -> tuple[int, int]:
-        """(seconds to wait, 0) when limited, else (0, id of the reserved failure row)."""
+        """(seconds to wait, 0) when limited, else (0, failures in the window)."""
+        user, addr = self._key(username, ip)
+        now = self.clock()
+        with self.db.read() as s:
+            recent = s.execute(select(LoginFailure.at).where(
+                LoginFailure.username == user, LoginFailure.ip == addr,
+                LoginFailure.at > now - self.window_s).order_by(LoginFailure.at)
+            ).scalars().all()
+        if len(recent) >= self.max_failures:
+            return max(1, int(recent[0] + self.window_s - now) + 1), 0
+        return 0, len(recent)
+
+    def failed(self, username: str, ip: str) -> None:
         user, addr = self._key(username, ip)
 
-        def txn(s: Session) -> tuple[int, int]:
-            if self.db.is_postgres:
-                s.execute(select(func.pg_advisory_xact_lock(
-                    func.hashtext(literal(f"login:{user}\x1f{addr}")))))
+        def txn(s: Session) -> None:
             now = self.clock()
             horizon = now - self.window_s
-            key = (LoginFailure.username == user, LoginFailure.ip == addr)
-            recent = s.execute(select(LoginFailure.at).where(*key, LoginFailure.at > horizon)
-                               .order_by(LoginFailure.at)).scalars().all()
-            if len(recent) >= self.max_failures:
-                return max(1, int(recent[0] + self.window_s - now) + 1), 0
-            s.execute(delete(LoginFailure).where(*key, LoginFailure.at <= horizon))
+            s.execute(delete(LoginFailure).where(LoginFailure.username == user,
+                                                 LoginFailure.ip == addr,
+                                                 LoginFailure.at <= horizon))
             row = LoginFailure(username=user, ip=addr, at=now)
             s.add(row)
             s.flush()
-            if row.id % self.PRUNE_EVERY == 0:
+            if row.id % self.PRUNE_EVERY == 0:  # a flood of made-up names
                 s.execute(delete(LoginFailure).where(LoginFailure.at <= horizon))
-            return 0, row.id
 
-        return self.db.run_write(txn)
+        self.db.run_write(txn)
 
     def succeeded(self, username: str, ip: str) -> None:
         user, addr = self._key(username, ip)
@@ -221,7 +226,8 @@ class AuthService:
         with self.db.read() as s:
             user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
         if not verify_password(user.password_hash if user else None, password) or user is None:
-            log.info("failed login for %r from %s", username, ip)  # the reservation stays
+            self.limiter.failed(username, ip)
+            log.info("failed login for %r from %s", username, ip)
             raise unauthorized("invalid_credentials", "Wrong username or password.")
         self.limiter.succeeded(username, ip)
         if not user.active:
