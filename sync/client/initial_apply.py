@@ -237,7 +237,8 @@ def apply_initial_page(session: Session, changes: Sequence[Any], now: str
     try:
         inserted = _insert(raw, groups, now)
     except (_NotFresh, sqlite3.IntegrityError, sqlite3.InterfaceError,
-            sqlite3.ProgrammingError, OverflowError) as exc:
+            sqlite3.ProgrammingError, OverflowError, TypeError, AttributeError) as exc:
+        # (the last two: a value of the wrong type reached name_key/rev_digits)
         raw.execute(f"ROLLBACK TO {_SAVEPOINT}")
         raw.execute(f"RELEASE {_SAVEPOINT}")
         log.info("initial download: page of %d needs the general path (%s)", len(changes),
