@@ -15,10 +15,9 @@ them), so that export → import round-trips:
 - notes: "Note" when no customer has more than one, else "Note 1" … "Note N", oldest first,
   one note per cell (never joined, so no text is merged or lost).
 
-What the importer does with these today (it is not this module's): the labels mobile,
-work, home and fax come back; "other" comes back as "mobile"; several note columns come
-back as one note, their texts joined by a line break. Sync bookkeeping, note authors and
-times, and follow-up tasks are not exported.
+The importer reads every label back (mobile, work, home, fax, other) and each note column
+as its own note. Sync bookkeeping, note authors and times, and follow-up tasks are not
+exported.
 
 Rows are read page by page with keyset pagination (never all customers as ORM objects),
 written to a temporary file next to the target and renamed into place at the end, so a

@@ -65,6 +65,7 @@ _LABEL_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("home", ("home", "家", "住宅")),
     ("work", ("work", "office", "business", "办公", "公司电话", "单位电话", "座机")),
     ("mobile", ("mobile", "cell", "手机", "移动")),
+    ("other", ("other", "其他", "其它")),
 )
 _STATUS_WORDS: dict[str, str] = {
     "新": "new", "新客户": "new", "新建": "new", "已联系": "contacted", "联系过": "contacted",
@@ -189,7 +190,9 @@ class CustomerDraft:
     fields: dict[str, object]  # company, city, country, email, status, stage, owner, dnc
     phones: list[PhoneDraft] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
-    note: str = ""
+    # One note per note column, in column order: an exported customer's "Note 1…N" come
+    # back as the same separate notes (joining them made a round trip lossy).
+    notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -319,9 +322,10 @@ class RowConverter:
             if t.casefold() not in seen_tags:
                 seen_tags.add(t.casefold())
                 draft.tags.append(t)
-        draft.note = "\n".join(notes)
-        if len(draft.note) > MAX_NOTE:
-            raise RowRejected(f"the note is longer than {MAX_NOTE} characters")
+        for body in notes:
+            if len(body) > MAX_NOTE:
+                raise RowRejected(f"a note is longer than {MAX_NOTE} characters")
+            draft.notes.append(body)
         normalizer = self._normalizer(str(draft.fields.get("country", "")))
         seen_phones: set[str] = set()
         for raw, label in phones:

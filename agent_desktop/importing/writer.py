@@ -1,11 +1,11 @@
 """Turning drafts into rows: create a customer, or merge into an existing one.
 
-New customers (with their numbers, tags and note) are collected per batch and written by
+New customers (with their numbers, tags and notes) are collected per batch and written by
 Core `executemany` with their outbox rows (`core_rows.CoreBatch`, ~2.5x less CPU than ORM
 objects); merges load the target through the ORM and let its outbox hook record them.
 
 Merging follows what an agent expects from "merge": fill fields that are empty, add the
-phone numbers and tags the customer does not have yet, append the note; never overwrite a
+phone numbers, tags and notes the customer does not have yet; never overwrite a
 value someone typed. When the file disagrees with a filled field the existing value stays
 and the report says so, so nothing in the file is lost without a word. A do-not-call flag
 from the file is always applied: missing it could mean calling someone who asked not to be.
@@ -109,8 +109,8 @@ class BatchWriter:
                              "rev_digits": n.rev_digits, "valid": n.valid, "position": i}, now)
         for t in draft.tags:
             core.tags.add({"id": ids.next(Tag), "customer_id": cid, "name": t}, now)
-        if draft.note:
-            core.notes.add({"id": ids.next(Note), "customer_id": cid, "body": draft.note,
+        for body in draft.notes:
+            core.notes.add({"id": ids.next(Note), "customer_id": cid, "body": body,
                             "author": "import"}, now)
         return cid
 
@@ -229,5 +229,8 @@ class BatchWriter:
             if t.casefold() not in tags:
                 tags.add(t.casefold())
                 c.tags.append(Tag(id=ids.next(Tag), name=t))
-        if draft.note and all(n.body != draft.note for n in c.notes if n.deleted_at is None):
-            c.notes.append(Note(id=ids.next(Note), body=draft.note, author="import"))
+        bodies = {n.body for n in c.notes if n.deleted_at is None}
+        for body in draft.notes:
+            if body not in bodies:
+                bodies.add(body)
+                c.notes.append(Note(id=ids.next(Note), body=body, author="import"))
