@@ -85,7 +85,13 @@ class Customer(SyncedMixin, Base):
         back_populates="customer", order_by="Task.due_at", cascade="all"
     )
 
-    __table_args__ = (Index("ix_customers_name_key_id", "name_key", "id"),)
+    # ix_*_list (migration 0003): covering indexes, so a list page is read from indexes
+    # alone (search.py's display query); declared here so autogenerate keeps them.
+    __table_args__ = (
+        Index("ix_customers_name_key_id", "name_key", "id"),
+        Index("ix_customers_list", "name_key", "id", "deleted_at", "name", "company", "city",
+              "status"),
+    )
 
 
 class PhoneNumber(SyncedMixin, Base):
@@ -110,6 +116,7 @@ class PhoneNumber(SyncedMixin, Base):
         Index("ix_phone_numbers_rev_digits", "rev_digits"),
         Index("ix_phone_numbers_customer_id", "customer_id"),
         Index("ix_phone_numbers_e164", "e164"),
+        Index("ix_phone_numbers_list", "customer_id", "deleted_at", "position", "id", "raw"),
     )
 
 
@@ -127,6 +134,7 @@ class Tag(SyncedMixin, Base):
     __table_args__ = (
         Index("ix_tags_customer_id", "customer_id"),
         Index("ix_tags_name", "name"),
+        Index("ix_tags_list", "customer_id", "deleted_at", "id", "name"),
     )
 
 
