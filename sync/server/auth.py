@@ -10,9 +10,7 @@ every worker process and replica counts the same failures.
 import hashlib
 import logging
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -49,7 +47,7 @@ class DbLoginLimiter:
     in the `login_failures` table that all worker processes share.
 
     `reserve` checks the count before the password is verified and `failed` records a
-    failure after; like the in-memory limiter, wrong guesses already in flight when the
+    failure after, so wrong guesses already in flight when the
     limit is reached still get their answer. (Reserving a row before verifying would bound
     those too, but then six simultaneous *correct* sign-ins of one user from one address,
     e.g. a retrying client, would be refused as failures.)
@@ -102,54 +100,6 @@ class DbLoginLimiter:
         user, addr = self._key(username, ip)
         self.db.run_write(lambda s: s.execute(delete(LoginFailure).where(
             LoginFailure.username == user, LoginFailure.ip == addr)))
-
-
-class LoginLimiter:
-    """In-memory form of the same rule, for a single process (kept for callers that have
-    no database; the server uses `DbLoginLimiter`)."""
-
-    def __init__(self, max_failures: int, window_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self.clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, username: str, ip: str) -> int:
-        """Seconds to wait, 0 when a login may be attempted."""
-        with self._lock:
-            q = self._prune((username.lower(), ip))
-            if q is not None and len(q) >= self.max_failures:
-                return max(1, int(q[0] + self.window_s - self.clock()) + 1)
-            return 0
-
-    MAX_KEYS = 50_000  # a flood of made-up usernames must not grow memory without end
-
-    def failed(self, username: str, ip: str) -> None:
-        with self._lock:
-            key = (username.lower(), ip)
-            self._prune(key)
-            if len(self._failures) >= self.MAX_KEYS:
-                for stale in list(self._failures):
-                    self._prune(stale)
-            self._failures.setdefault(key, deque()).append(self.clock())
-
-    def succeeded(self, username: str, ip: str) -> None:
-        with self._lock:
-            self._failures.pop((username.lower(), ip), None)
-
-    def _prune(self, key: tuple[str, str]) -> deque[float] | None:
-        q = self._failures.get(key)
-        if q is None:
-            return None
-        horizon = self.clock() - self.window_s
-        while q and q[0] <= horizon:
-            q.popleft()
-        if not q:
-            del self._failures[key]
-            return None
-        return q
 
 
 # PostgreSQL text cannot hold NUL: such input is refused as invalid, never sent to the DB.

@@ -10,7 +10,6 @@ from sqlalchemy import inspect
 
 from agent_desktop.store.outbox import ENTITIES, LOCAL_ONLY, PARENT_FKS
 from sync.server.accounts import hash_password, verify_password
-from sync.server.auth import LoginLimiter
 from sync.server.db import normalise_url
 from sync.server.entities import ENTITY_SPECS, FieldError, check_fields, check_value
 from sync.server.errors import ApiError
@@ -53,33 +52,6 @@ def test_unsatisfiable_range(header: str) -> None:
         _parse_range(header, 100)
     assert info.value.status == 416
     assert info.value.headers["Content-Range"] == "bytes */100"
-
-
-def test_login_limiter_window() -> None:
-    now = [1000.0]
-    lim = LoginLimiter(5, 60, clock=lambda: now[0])
-    for _ in range(4):
-        lim.failed("Ann", "1.2.3.4")
-    assert lim.retry_after("ann", "1.2.3.4") == 0
-    lim.failed("ann", "1.2.3.4")
-    assert 1 <= lim.retry_after("ANN", "1.2.3.4") <= 61
-    assert lim.retry_after("ann", "5.6.7.8") == 0, "per user and IP"
-    now[0] += 61
-    assert lim.retry_after("ann", "1.2.3.4") == 0
-    lim.failed("bob", "ip")
-    lim.succeeded("bob", "ip")
-    assert ("bob", "ip") not in lim._failures
-
-
-def test_login_limiter_forgets_stale_entries_when_flooded() -> None:
-    now = [0.0]
-    lim = LoginLimiter(5, 60, clock=lambda: now[0])
-    lim.MAX_KEYS = 100  # type: ignore[misc]
-    for i in range(100):
-        lim.failed(f"user{i}", "ip")
-    now[0] = 61.0
-    lim.failed("fresh", "ip")
-    assert list(lim._failures) == [("fresh", "ip")]
 
 
 def test_value_checks() -> None:
