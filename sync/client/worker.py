@@ -23,6 +23,7 @@ from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, Signal, Sl
 from sqlalchemy import func, select
 
 from agent_desktop.store.db import Database
+from agent_desktop.store.errors import storage_problem
 from agent_desktop.store.models import SyncConflict
 from sync.client.backoff import Backoff
 from sync.client.client import SyncClient
@@ -188,7 +189,10 @@ class SyncWorker(QObject):
             return
         except Exception as exc:  # disk full, database trouble, a bug: say it, retry later
             log.exception("sync round failed unexpectedly")
-            self._fail(ERROR, f"Sync failed: {exc}", self._backoff.next_delay())
+            # The exception's own text can be SQL; the status bar gets plain words.
+            plain = storage_problem(exc) or (f"Sync failed ({type(exc).__name__}); details "
+                                             "are in the log. It will try again.")
+            self._fail(ERROR, plain, self._backoff.next_delay())
             return
         self._backoff.reset()
         skipped = result.pull.skipped
@@ -281,7 +285,9 @@ class UploadWorker(QObject):
             return
         except Exception as exc:
             log.exception("recording upload failed unexpectedly")
-            self.error.emit(f"Recording upload failed: {exc}")
+            plain = storage_problem(exc) or (f"({type(exc).__name__}; details are in the "
+                                             "log)")
+            self.error.emit(f"Recording upload failed: {plain} It will try again.")
             return
         finally:
             self._busy = False

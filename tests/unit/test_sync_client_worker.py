@@ -143,3 +143,29 @@ def test_changes_that_cannot_be_applied_are_reported(worker, qtbot) -> None:
     w.error.connect(errors.append)
     w.start()
     assert errors and "could not be applied" in errors[-1] and "invoice" in errors[-1]
+
+
+def test_a_full_disk_is_named_and_sql_never_reaches_the_status_bar(worker, qtbot) -> None:
+    """An unexpected failure's own text can be SQL (with customer data); the agent reads
+    what happened and that it will be retried."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    w, t = worker
+    cause = sqlite3.OperationalError("database or disk is full")
+    t.fail = OperationalError("INSERT INTO customers (name) VALUES (?)", ("王小明",),  # type: ignore[assignment]
+                              cause)
+    errors: list[str] = []
+    w.error.connect(errors.append)
+    seen = statuses(w)
+    w.start()
+    assert seen[-1] == "error"
+    assert "disk that holds your data is full" in errors[-1]
+    assert "INSERT" not in errors[-1] and "王小明" not in errors[-1]
+    assert w._timer is not None and w._timer.isActive()  # retried later
+
+    t.fail = RuntimeError("SELECT secret FROM x")  # type: ignore[assignment]
+    w.sync_now()
+    assert errors[-1] == ("Sync failed (RuntimeError); details are in the log. "
+                          "It will try again.")
