@@ -89,7 +89,10 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sync.server", "--db", self.db_url, "--log-level",
              "WARNING", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--recordings", str(self.recordings)],
+             "--recordings", str(self.recordings),
+             # One process, so kill() really takes the server away at once (worker
+             # processes are tested in tests/integration/server/test_server_workers.py).
+             "--workers", "1"],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.root)
         log.close()
         deadline = time.monotonic() + timeout_s
