@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,7 +18,9 @@ class SimLine(Peer):
         extra += ["--media-timeout-s", str(media_timeout_s)]
         super().__init__("simline", [sys.executable, "-m", "sip.simline", "--port", "0",
                                      "--ring-ms", str(ring_ms),
-                                     "--hangup-after-s", str(hangup_after_s), *extra],
+                                     "--hangup-after-s", str(hangup_after_s),
+                                     # A test run killed by a timeout leaves no line behind.
+                                     "--exit-with-parent", str(os.getpid()), *extra],
                          cwd=REPO)
         self.port = int(self.wait_line(r"^READY port=(\d+)", 15).group(1))
 
