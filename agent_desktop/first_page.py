@@ -14,41 +14,30 @@ another window, a schema that is not at the newest migration (Alembic must run f
 or no customers (demo data is generated). That path then produces exactly the messages
 it always did; this module never reports a refusal itself.
 
-A test checks that the rows and page keys equal `CustomerSearch.page("", ...)` and that
-`head_revision()` agrees with `agent_desktop.store.db.head_revision`, so the two cannot
-drift apart silently.
+The display columns (`agent_desktop.list_query`) and the migration head
+(`agent_desktop.store.revision`) are shared with the search and the store, and a test
+checks that the rows and page keys equal `CustomerSearch.page("", ...)`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent_desktop.list_query import DISPLAY_COLUMNS as _DISPLAY
+from agent_desktop.list_query import ID_COL as _ID
+from agent_desktop.list_query import NAME_KEY_COL as _NAME_KEY
+from agent_desktop.store.revision import read_head_revision
+
 log = logging.getLogger(__name__)
 
-MIGRATIONS_VERSIONS = Path(__file__).with_name("store") / "migrations" / "versions"
 SQLITE_HEADER = b"SQLite format 3\x00"
 
-# The browse query of agent_desktop.search (columns in CustomerRow order, then name_key
-# for the page key); `ix_customers_name_key_id` serves it without sorting anything.
-_DISPLAY = (
-    "c.id, c.name, c.company, c.city,"
-    " (SELECT p.raw FROM phone_numbers p WHERE p.customer_id = c.id AND"
-    "  p.deleted_at IS NULL ORDER BY p.position, p.id LIMIT 1) AS phone,"
-    " c.status,"
-    " (SELECT group_concat(t.name, ', ') FROM tags t WHERE t.customer_id = c.id AND"
-    "  t.deleted_at IS NULL) AS tags,"
-    " c.name_key"
-)
-_ID, _NAME_KEY = 0, 7
 _BROWSE_TIER = 0  # the first element of CustomerSearch's browse page keys
-
-_REV = r"^(down_revision|revision)\s*=\s*['\"]?([\w-]+|None)['\"]?"
 
 
 class SearchNotReady(RuntimeError):
@@ -72,21 +61,6 @@ class FirstPageRow:
 class FirstPage:
     rows: list[FirstPageRow]
     next_after: tuple[object, ...] | None
-
-
-def head_revision(versions_dir: Path = MIGRATIONS_VERSIONS) -> str | None:
-    """The newest migration id from the version files (None if they do not say clearly)."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for f in versions_dir.glob("*.py"):
-        found = {m.group(1): m.group(2)
-                 for m in re.finditer(_REV, f.read_text(encoding="utf-8"), re.M)}
-        if "revision" in found:
-            revisions.add(found["revision"])
-        if found.get("down_revision") not in (None, "None"):
-            parents.add(found["down_revision"])
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
 
 
 class FirstPageReader:
@@ -141,7 +115,7 @@ class FirstPageReader:
         if not has_version:
             return None
         version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        if version is None or version[0] != head_revision():
+        if version is None or version[0] != read_head_revision():
             return None  # a migration runs first (with its backup)
         conn.execute("PRAGMA query_only=1")
         conn.execute("PRAGMA cache_size=-8000")

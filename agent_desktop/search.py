@@ -42,6 +42,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from agent_desktop.list_query import DISPLAY_COLUMNS as _DISPLAY
+from agent_desktop.list_query import ID_COL as _ID
+from agent_desktop.list_query import NAME_KEY_COL as _NAME_KEY
 from agent_desktop.phones import PhoneNormalizer, digits_of
 from agent_desktop.store.db import Database
 
@@ -99,18 +102,6 @@ class _Plan:
     digits: str = ""  # a digit query of >= 3 digits (may be narrowed by `_DigitStats`)
 
 
-# Columns in CustomerRow order, then name_key (for the keyset key); read by position because
-# SQLAlchemy's by-name Row access costs ~15 µs a row, a millisecond per page.
-_DISPLAY = (
-    "c.id, c.name, c.company, c.city,"
-    " (SELECT p.raw FROM phone_numbers p WHERE p.customer_id = c.id AND"
-    "  p.deleted_at IS NULL ORDER BY p.position, p.id LIMIT 1) AS phone,"
-    " c.status,"
-    " (SELECT group_concat(t.name, ', ') FROM tags t WHERE t.customer_id = c.id AND"
-    "  t.deleted_at IS NULL) AS tags,"
-    " c.name_key"
-)
-_ID, _NAME_KEY = 0, 7
 
 
 def _quote(term: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent_desktop.store.outbox import install_outbox_capture
+from agent_desktop.store.revision import read_head_revision
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -102,29 +102,12 @@ def _preflight(path: Path) -> None:
         ) from exc
 
 
-_REV = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w-]+|None)['\"]?", re.M)
-
-
 def head_revision() -> str:
-    """The newest migration id, read from the version files without importing Alembic.
-
-    Start-up only needs "is the database at head?"; a test checks this agrees with
-    Alembic's own answer.
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for f in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        found: dict[str, str] = {
-            m.group(1): m.group(2) for m in _REV.finditer(f.read_text(encoding="utf-8"))
-        }
-        if "revision" in found:
-            revisions.add(found["revision"])
-        if found.get("down_revision") not in (None, "None"):
-            parents.add(found["down_revision"])
-    heads = revisions - parents
-    if len(heads) != 1:
-        raise StoreError(f"Internal error: migrations have {len(heads)} heads ({heads}).")
-    return heads.pop()
+    """The newest migration id, read without importing Alembic (see store/revision.py)."""
+    head = read_head_revision(MIGRATIONS_DIR / "versions")
+    if head is None:
+        raise StoreError("Internal error: the migrations do not have exactly one head.")
+    return head
 
 
 class Database:

@@ -14,12 +14,13 @@ import pytest
 from sqlalchemy import select
 
 from agent_desktop.customers import CustomerService
-from agent_desktop.first_page import FirstPageReader, SearchNotReady, head_revision
+from agent_desktop.first_page import FirstPageReader, SearchNotReady
 from agent_desktop.phones import PhoneNormalizer
 from agent_desktop.search import CustomerSearch
 from agent_desktop.store import db as store_db
 from agent_desktop.store.db import Database
 from agent_desktop.store.models import Customer, utcnow
+from agent_desktop.store.revision import read_head_revision
 
 NAMES = ["Zhang Wei", "anna Schmidt", "Anna Schmidt", "王芳", "王伟", "李娜", "Carlos Ruiz",
          "Émile Zola", "john smith", "欧阳娜娜", "Ölaf", "Bo Chen"]
@@ -81,7 +82,7 @@ def test_first_page_is_served_from_what_open_read(db_path: Path) -> None:
 
 
 def test_head_revision_agrees_with_the_store() -> None:
-    assert head_revision() == store_db.head_revision()
+    assert read_head_revision() == store_db.head_revision()
 
 
 def test_reader_never_writes(db_path: Path) -> None:
