@@ -13,7 +13,6 @@ import json
 import os
 import struct
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,13 +30,6 @@ from agent_desktop.store.db import Database
 from agent_desktop.store.models import CallLog, Outbox, Recording
 
 RATE = 16000
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "agent.sqlite3")
-    yield d
-    d.close()
 
 
 @pytest.fixture
