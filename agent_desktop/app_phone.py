@@ -12,7 +12,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtCore import QCoreApplication
+
+from agent_desktop.startup import DIALER_DOCK, PHONE_DOCK
 
 if TYPE_CHECKING:
     from agent_desktop.app import AppContext
@@ -68,6 +70,8 @@ def start_phone(ctx: AppContext, on_calls_changed: Callable[..., None]) -> None:
         ctx.stop_background()
         text = QCoreApplication.translate("App", "The phone could not start: %1")
         w.statusBar().showMessage(text.replace("%1", str(exc)))
+        for name in (PHONE_DOCK, DIALER_DOCK):  # the reserved docks say it too
+            w.reserved_dock_message(name, text.replace("%1", str(exc)))
         return
     ctx.calls = calls
     ctx.keep += [bridge, engine, calls]
@@ -94,8 +98,8 @@ def _build_phone_ui(ctx: AppContext, calls: Any, engine: Any, agent: str,
 
     w, settings = ctx.window, ctx.settings
     panel = SoftphonePanel(calls, engine)
-    right = Qt.DockWidgetArea.RightDockWidgetArea
-    dock = w.add_dock(panel, QCoreApplication.translate("App", "Phone"), right)
+    # Into the docks reserved in the first frame (startup.first_window): nothing moves.
+    w.fill_dock(PHONE_DOCK, panel, QCoreApplication.translate("App", "Phone"))
     wrapups = WrapupService(ctx.db, settings, agent=agent)
     ctx.wrapups = wrapups
     dialog = WrapupDialog(wrapups, w)
@@ -125,11 +129,7 @@ def _build_phone_ui(ctx: AppContext, calls: Any, engine: Any, agent: str,
     dialer_panel = DialerPanel(dialer, ids_provider=w.customer_list.model.loaded_ids)
     dialer_panel.setObjectName("dialerPanel")
     dialer_panel.customer_previewed.connect(w.open_customer)
-    title = QCoreApplication.translate("App", "Call list")
-    w.tabifyDockWidget(dock, w.add_dock(dialer_panel, title, right))
-    dock.raise_()
-    # Once the dock is laid out: keep the list and detail pane wide, the phone compact.
-    QTimer.singleShot(0, lambda: w.resizeDocks([dock], [330], Qt.Orientation.Horizontal))
+    w.fill_dock(DIALER_DOCK, dialer_panel, QCoreApplication.translate("App", "Call list"))
     ctx.stoppers.append(dialer.stop)
     if ctx.reminder_popup is not None:  # one click on a follow-up calls the customer
         ctx.reminder_popup.call_requested.connect(lambda cid: panel.dial_customer(cid))

@@ -21,7 +21,7 @@ def start_sync(ctx: AppContext) -> None:
     """Sync with the central server (`server.url`); with none configured, an embedded
     server on loopback (a child process, started off the GUI thread: it takes seconds) with
     a demo team whose passwords live in the keyring — never in a file."""
-    from agent_desktop.app import _Relay
+    from agent_desktop.startup import Relay
     from ui.sync_status import SyncStatusWidget
 
     w, settings, creds = ctx.window, ctx.settings, ctx.credentials
@@ -29,7 +29,7 @@ def start_sync(ctx: AppContext) -> None:
     status.setObjectName("syncStatus")
     w.add_status_widget(status)
     url = str(settings.get("server.url")).strip()
-    relay = _Relay(w)
+    relay = Relay(w)
     ctx.keep += [status, relay]
     relay.done.connect(lambda result, error: _connect_sync(ctx, status, result, error))
     if url:

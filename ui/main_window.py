@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self._attached = False
         self._pending_open: int | None = None
         self._early_open: tuple[int, bool] | None = None
+        self._reserved: dict[str, QDockWidget] = {}
 
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("leftTabs")
@@ -339,6 +340,53 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         self.view_menu.addAction(dock.toggleViewAction())
         return dock
+
+    def reserve_dock(self, name: str, title: str, waiting_text: str,
+                     area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea, *,
+                     tabify_with: QDockWidget | None = None,
+                     width: int | None = None) -> QDockWidget:
+        """A dock that a panel built later (the softphone: it needs the SIP stack) fills
+        with `fill_dock(name, panel)`. Reserved before the first frame, so that frame has
+        the finished window's layout and nothing shifts when the panel arrives; reserved
+        before `restore_ui_state`, so the agent's saved dock sizes and tabs apply to it.
+        `width` sets the dock area's width (a first start; a saved state overrides it)."""
+        from PySide6.QtWidgets import QDockWidget
+
+        stand_in = QLabel(waiting_text)
+        stand_in.setObjectName(f"{name}StandIn")
+        stand_in.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        stand_in.setWordWrap(True)
+        stand_in.setEnabled(False)
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{name}")
+        dock.setWidget(stand_in)
+        self.addDockWidget(area, dock)
+        if tabify_with is not None:
+            self.tabifyDockWidget(tabify_with, dock)
+        if width is not None:
+            self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+        self.view_menu.addAction(dock.toggleViewAction())
+        self._reserved[name] = dock
+        return dock
+
+    def fill_dock(self, name: str, panel: QWidget, title: str) -> QDockWidget:
+        """Put `panel` in the dock reserved as `name`, in place: same size, same tab, same
+        visibility. Without a reservation (a window built by tests or with the dock never
+        reserved) the panel gets a new dock on the right."""
+        dock = self._reserved.pop(name, None)
+        if dock is None:
+            return self.add_dock(panel, title, Qt.DockWidgetArea.RightDockWidgetArea)
+        stand_in = dock.widget()
+        dock.setWidget(panel)
+        if stand_in is not None:
+            stand_in.deleteLater()
+        return dock
+
+    def reserved_dock_message(self, name: str, text: str) -> None:
+        """Say in a reserved dock why its panel will not come (e.g. the phone failed)."""
+        dock = self._reserved.get(name)
+        if dock is not None and isinstance(label := dock.widget(), QLabel):
+            label.setText(text)
 
     def refresh_list(self) -> None:
         """Re-run the current search (after an import or a sync brought new rows)."""

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from agent_desktop import app as app_module
+from agent_desktop import startup
 from agent_desktop.app import AppContext, parse_args
 from agent_desktop.customers import CustomerService
 from agent_desktop.first_page import FirstPageReader
@@ -127,11 +128,11 @@ def test_a_search_asked_too_early_runs_on_the_real_source(root: Path, qtbot) -> 
 @pytest.fixture
 def early(root: Path, qtbot) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
     """The first frame as `run()` builds it (window shown, nothing else built yet)."""
-    start = app_module._start(parse_args(["--no-phone", "--no-sync", "--data-dir", str(root),
+    start = startup.begin(parse_args(["--no-phone", "--no-sync", "--data-dir", str(root),
                                           "--demo-rows", "0", "--lang", "en"]), ["test"])
     reader = FirstPageReader.open(start.paths.database, 100)
     assert reader is not None
-    window = app_module._window(start, reader)
+    window = startup.first_window(start, reader)
     window.show()
     qtbot.waitExposed(window)
     yield start, window
@@ -220,7 +221,7 @@ def test_run_refuses_a_locked_database_before_any_window(root: Path, qtbot,  # t
 def test_records_before_the_log_file_opens_reach_it_in_order(app_root: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
     import logging
 
-    start = app_module._start(parse_args(["--data-dir", str(app_root), "--lang", "en"]),
+    start = startup.begin(parse_args(["--data-dir", str(app_root), "--lang", "en"]),
                               ["test"], defer_log_file=True)
     try:
         log_file = AppPaths.from_root(app_root).log_file

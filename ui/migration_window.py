@@ -1,0 +1,128 @@
+"""The "Updating your database (one-time)…" window shown while a migration runs.
+
+Why: a schema migration on a big database takes minutes (covering indexes at 1M customers:
+~2 min). Without a window the agent sees nothing and kills the app, or waits in doubt. This
+window says what is happening (the step and how many there are), how long it has been
+running, and that it happens once; it stays responsive because the migration runs on a
+worker thread (`agent_desktop.store_upgrade.StoreUpgrade`) and reports by signal.
+
+Closing it asks first; stopping is safe (the running step is rolled back, the next start
+resumes) and closes Agent Desktop, since the workspace cannot open an old-schema file.
+
+Signals:
+    stop_requested(): the agent confirmed stopping the update.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar, QVBoxLayout, QWidget
+
+
+def format_elapsed(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+class MigrationWindow(QWidget):
+    stop_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("Agent Desktop"))
+        self.setMinimumWidth(440)
+        self._started = time.monotonic()
+        self._finished = False
+        self._stopping = False
+        self._confirm: QMessageBox | None = None
+
+        heading = QLabel(self.tr("Updating your database (one-time)…"), self)
+        heading.setObjectName("migrationHeading")
+        font = heading.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        font.setBold(True)
+        heading.setFont(font)
+        explain = QLabel(self.tr(
+            "This version of Agent Desktop stores your customers in a faster way. On a large "
+            "database this takes a few minutes, once. Your data is kept safe meanwhile."), self)
+        explain.setWordWrap(True)
+        self.step_label = QLabel(self.tr("Preparing…"), self)
+        self.step_label.setObjectName("migrationStep")
+        self.step_label.setWordWrap(True)
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("migrationProgress")
+        self.progress.setRange(0, 0)  # busy: a step's own duration is not known
+        self.progress.setTextVisible(False)
+        self.elapsed_label = QLabel(self)
+        self.elapsed_label.setObjectName("migrationElapsed")
+        self.elapsed_label.setAlignment(Qt.AlignmentFlag.AlignRight)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(24, 20, 24, 20)
+        lay.setSpacing(10)
+        for w in (heading, explain, self.step_label, self.progress, self.elapsed_label):
+            lay.addWidget(w)
+
+        self._tick = QTimer(self)
+        self._tick.setInterval(500)
+        self._tick.timeout.connect(self._update_elapsed)
+        self._tick.start()
+        self._update_elapsed()
+
+    # -- driven by StoreUpgrade ---------------------------------------------------------------
+
+    def show_step(self, text: str, number: int, count: int) -> None:
+        """The step now running (1-based `number` of `count`)."""
+        if self._stopping:
+            return
+        self.step_label.setText(self.tr("Step %1 of %2: %3").replace("%1", str(number))
+                                .replace("%2", str(count)).replace("%3", text))
+
+    def done(self) -> None:
+        """The update ended (finished or stopped): close without asking."""
+        self._finished = True
+        self._tick.stop()
+        if self._confirm is not None:
+            self._confirm.close()
+        self.close()
+
+    # -- the agent closes the window ---------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._finished:
+            event.accept()
+            return
+        event.ignore()
+        if self._stopping or self._confirm is not None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Stop the update?"),
+                          self.tr("Agent Desktop will close. Nothing is lost: the step "
+                                  "in progress is undone and the update starts again the "
+                                  "next time you open Agent Desktop."),
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("stopMigrationBox")
+        stop = box.addButton(self.tr("Stop and close"), QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(self.tr("Keep updating"), QMessageBox.ButtonRole.RejectRole)
+        box.finished.connect(lambda _r: self._answered(box.clickedButton() is stop))
+        self._confirm = box
+        box.open()
+
+    def _answered(self, stop: bool) -> None:
+        self._confirm = None
+        if stop and not self._finished:
+            self.request_stop()
+
+    def request_stop(self) -> None:
+        """Stop the update (after the agent confirmed)."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.step_label.setText(self.tr("Stopping safely…"))
+        self.stop_requested.emit()
+
+    def _update_elapsed(self) -> None:
+        self.elapsed_label.setText(self.tr("%1 elapsed").replace(
+            "%1", format_elapsed(time.monotonic() - self._started)))
