@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 # Object names of the docks reserved in the first frame (the softphone block fills them).
 PHONE_DOCK = "softphonePanel"
 DIALER_DOCK = "dialerPanel"
-PHONE_DOCK_WIDTH = 330
+PHONE_DOCK_WIDTH = 360  # the call list panel needs 360 px (English); the phone 304
 
 
 @dataclass

@@ -87,8 +87,28 @@ class MainWindow(QMainWindow):
         self.rows_label = QLabel(self)
         self.rows_label.setContentsMargins(0, 0, 12, 0)
         self.statusBar().addPermanentWidget(self.rows_label)
+        self._reserve_status_bar_height()
         self._build_menus()
         self._wire_list()
+
+    def _reserve_status_bar_height(self) -> None:
+        """The status bar as tall from the first frame as with the buttons added after it
+        (sync state, pending wrap-ups): otherwise the whole window shifts up by a few
+        pixels when they arrive. Measured with throwaway buttons, as the style draws them."""
+        from PySide6.QtWidgets import QPushButton, QToolButton
+
+        bar = self.statusBar()
+        height = bar.sizeHint().height()
+        for probe in (QPushButton("Ag", bar), QToolButton(bar)):
+            if isinstance(probe, QPushButton):
+                probe.setFlat(True)
+            else:
+                probe.setText("Ag")
+            bar.addPermanentWidget(probe)
+            height = max(height, bar.sizeHint().height())
+            bar.removeWidget(probe)
+            probe.deleteLater()
+        bar.setMinimumHeight(height)
 
     def _detail_stand_in(self) -> QLabel:
         """What the empty detail pane shows, until the real one is attached."""

@@ -24,6 +24,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -185,12 +186,14 @@ class SoftphonePanel(QWidget):
         status.addWidget(self.timer_label)
         lay.addLayout(status)
         lay.addWidget(self.quality_label)
-        controls = QHBoxLayout()
-        for b in (self.hangup_button, self.hold_button, self.mute_button, self.keypad_button,
-                  self.transfer_button):
-            controls.addWidget(b)
+        # Two rows of three: the panel fits the dock width reserved in the first frame
+        # (startup.PHONE_DOCK_WIDTH) — one row of five made the dock widen as it arrived.
+        controls = QGridLayout()
+        for i, b in enumerate((self.hangup_button, self.hold_button, self.mute_button,
+                               self.keypad_button, self.transfer_button,
+                               self.pause_rec_button)):
+            controls.addWidget(b, i // 3, i % 3)
         lay.addLayout(controls)
-        lay.addWidget(self.pause_rec_button)
         lay.addWidget(self.transfer_row)
         lay.addWidget(self.keypad)
         lay.addWidget(self.message_label)

@@ -125,11 +125,9 @@ def test_a_search_asked_too_early_runs_on_the_real_source(root: Path, qtbot) -> 
         db.close()
 
 
-@pytest.fixture
-def early(root: Path, qtbot) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
-    """The first frame as `run()` builds it (window shown, nothing else built yet)."""
-    start = startup.begin(parse_args(["--no-phone", "--no-sync", "--data-dir", str(root),
-                                          "--demo-rows", "0", "--lang", "en"]), ["test"])
+def _first_frame(root: Path, qtbot, *flags: str) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
+    start = startup.begin(parse_args([*flags, "--no-sync", "--data-dir", str(root),
+                                      "--demo-rows", "0", "--lang", "en"]), ["test"])
     reader = FirstPageReader.open(start.paths.database, 100)
     assert reader is not None
     window = startup.first_window(start, reader)
@@ -138,6 +136,38 @@ def early(root: Path, qtbot) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-un
     yield start, window
     window.close()
     window.deleteLater()
+
+
+@pytest.fixture
+def early(root: Path, qtbot) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
+    """The first frame as `run()` builds it (window shown, nothing else built yet)."""
+    yield from _first_frame(root, qtbot, "--no-phone")
+
+
+@pytest.fixture
+def early_with_phone(root: Path, qtbot) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
+    """The same, as an agent starts it: the softphone comes right after the first frame."""
+    yield from _first_frame(root, qtbot)
+
+
+def _layout(window: Any) -> dict[str, Any]:
+    """Where everything sits: central panes, docks (visible, tabbed, raised), status bar."""
+    from PySide6.QtWidgets import QDockWidget, QTabBar
+
+    def rect(w: Any) -> tuple[int, int, int, int]:
+        top_left = w.mapTo(window, w.rect().topLeft())
+        return (top_left.x(), top_left.y(), w.width(), w.height())
+
+    # A dock tabbed behind another has a leftover geometry off screen: not compared.
+    docks = {d.objectName(): (None if d.visibleRegion().isEmpty() else rect(d),
+                              d.isVisible(), window.dockWidgetArea(d).name,
+                              [t.objectName() for t in window.tabifiedDockWidgets(d)])
+             for d in window.findChildren(QDockWidget)}
+    tab_bars = [(rect(b), [b.tabText(i) for i in range(b.count())], b.currentIndex())
+                for b in window.findChildren(QTabBar) if b.isVisible()
+                and b.parent() is window]
+    return {"central": rect(window.centralWidget()), "status_bar": rect(window.statusBar()),
+            "splitter": window.splitter.sizes(), "docks": docks, "dock_tabs": tab_bars}
 
 
 def test_first_frame_has_stand_ins_and_waits_for_the_workspace(early, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -236,3 +266,70 @@ def test_records_before_the_log_file_opens_reach_it_in_order(app_root: Path, qtb
             text.index("after the file")
     finally:
         start.release_logging()
+
+
+def test_phone_docks_are_in_the_first_frame_and_filled_in_place(early_with_phone, qtbot,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path) -> None:
+    """No layout shift when the softphone arrives: its docks (phone and call list, tabbed
+    on the right) are reserved in the first frame and the real panels replace the
+    stand-ins in place — same dock geometry, tabs and raised tab, same central panes."""
+    from PySide6.QtWidgets import QDockWidget
+
+    from agent_desktop.app_phone import _build_phone_ui
+    from agent_desktop.calls import CallService
+    from agent_desktop.dialplan import DialPlan
+    from agent_desktop.phone import FakePhoneBackend
+
+    start, window = early_with_phone
+    phone = window.findChild(QDockWidget, "dock_softphonePanel")
+    dialer = window.findChild(QDockWidget, "dock_dialerPanel")
+    assert phone is not None and dialer is not None
+    assert phone.isVisible() and window.tabifiedDockWidgets(phone) == [dialer]
+    assert phone.width() == pytest.approx(startup.PHONE_DOCK_WIDTH, abs=8)
+    qtbot.wait(50)
+    before = _layout(window)
+    list_before = window.centralWidget().grab().toImage()
+
+    db = app_module._open_store(start)
+    assert db is not None
+    ctx = app_module._workspace(start, db, window)
+    try:
+        fake = FakePhoneBackend()
+        calls = CallService(db, fake, DialPlan(ctx.normalizer, "sim.local"), ctx.search)
+        _build_phone_ui(ctx, calls, fake, "agent", on_calls_changed=lambda *_a: None)
+        qtbot.wait(50)
+        assert phone.widget() in ctx.keep and dialer.widget() in ctx.keep
+        assert phone.widget().objectName() == "softphonePanel"
+        assert dialer.widget().objectName() == "dialerPanel"
+        assert set(window.findChildren(QDockWidget)) == {phone, dialer}  # no new docks
+        after = _layout(window)
+        for key in before:
+            assert after[key] == before[key], key
+        assert window.centralWidget().grab().toImage() == list_before
+    finally:
+        ctx.close()
+
+
+def test_a_phone_that_cannot_start_says_so_in_its_reserved_dock(early_with_phone,  # type: ignore[no-untyped-def]
+                                                                qtbot) -> None:
+    from PySide6.QtWidgets import QDockWidget
+
+    start, window = early_with_phone
+    db = app_module._open_store(start)
+    assert db is not None
+    ctx = app_module._workspace(start, db, window)
+    try:
+        # A registrar without a user name: SipConfig refuses before any SIP stack starts.
+        ctx.settings.set("sip.registrar", "sip.example.invalid")
+        ctx.settings.set("sip.username", "")
+        from agent_desktop.app_phone import start_phone
+
+        start_phone(ctx, on_calls_changed=lambda *_a: None)
+        dock = window.findChild(QDockWidget, "dock_softphonePanel")
+        assert dock is not None and dock.isVisible()
+        text = dock.widget().text()
+        assert text.startswith("The phone could not start:") and "user name" in text
+        assert window.statusBar().currentMessage() == text
+        assert ctx.calls is None
+    finally:
+        ctx.close()
