@@ -1,0 +1,209 @@
+"""SearchWarmer against a real migrated SQLite file and the real kernel: every search b-tree
+read, nothing written or memory-mapped, low priority, prompt stop, writers never blocked."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent_desktop import search_warm
+from agent_desktop.demo import load_demo
+from agent_desktop.phones import PhoneNormalizer
+from agent_desktop.search import CustomerSearch
+from agent_desktop.search_warm import WARM_STEPS, SearchWarmer, WarmReport
+from agent_desktop.store.db import Database
+from agent_desktop.store.models import Customer
+
+# Never ends by itself: only stop() (sqlite3 interrupt) ends it. Named after a real table
+# so the schema check lets it run.
+ENDLESS = ("endless", "customers",
+           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)"
+           " SELECT count(*) FROM n")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Iterator[Path]:
+    """A migrated file with demo customers, closed again (no connection maps it)."""
+    path = tmp_path / "warm.sqlite3"
+    db = Database.open(path)
+    load_demo(db, 60)
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    yield path
+
+
+def wait_for_step(warmer: SearchWarmer, label: str) -> None:
+    """Wait (bounded) until the warm-up thread is inside the step `label`."""
+    for _ in range(1000):
+        if warmer.report.current == label:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the warm-up never reached {label!r}: {warmer.report}")
+
+
+def mapped(path: Path) -> bool:
+    """Whether the file itself (not its small WAL index, -shm) is memory-mapped here."""
+    return any(line.endswith(" " + str(path))
+               for line in Path("/proc/self/maps").read_text().splitlines())
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_reads_every_search_btree_and_writes_nothing(db_path: Path) -> None:
+    before = sha256(db_path)
+    reports: list[WarmReport] = []
+    warmer = SearchWarmer(db_path, on_done=reports.append)
+    warmer.start()
+    assert warmer.wait(60)
+    rep = warmer.report
+    # Every object the steps name exists in a migrated database (a renamed index in a
+    # migration must be renamed here too) and was read to the end.
+    assert rep.warmed == [obj for _label, obj, _sql in WARM_STEPS]
+    assert rep.skipped == [] and rep.refused == "" and not rep.interrupted
+    assert rep.bytes_read is not None and rep.bytes_read > 0
+    assert reports == [rep]
+    assert not warmer.running
+    assert sha256(db_path) == before
+
+
+def test_missing_objects_are_skipped_with_a_warning(db_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    steps = [("old index", "ix_gone", "SELECT count(*) FROM customers INDEXED BY ix_gone"),
+             WARM_STEPS[0]]
+    warmer = SearchWarmer(db_path, steps=steps)
+    with caplog.at_level(logging.WARNING, logger="agent_desktop.search_warm"):
+        warmer.start()
+        assert warmer.wait(60)
+    assert warmer.report.skipped == ["ix_gone"]
+    assert warmer.report.warmed == [WARM_STEPS[0][1]]
+    assert any("ix_gone" in r.getMessage() and "skipped" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_failing_step_is_logged_and_the_rest_still_warmed(
+        db_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    steps = [("broken", "customers", "SELECT count(*) FROM customers WHERE nope = 1"),
+             WARM_STEPS[0]]
+    warmer = SearchWarmer(db_path, steps=steps)
+    with caplog.at_level(logging.WARNING, logger="agent_desktop.search_warm"):
+        warmer.start()
+        assert warmer.wait(60)
+    assert warmer.report.warmed == [WARM_STEPS[0][1]]
+    assert any("broken" in r.getMessage() and "nope" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_stop_interrupts_the_statement_under_way(db_path: Path) -> None:
+    done: list[WarmReport] = []
+    warmer = SearchWarmer(db_path, steps=[ENDLESS, WARM_STEPS[0]], on_done=done.append)
+    warmer.start()
+    wait_for_step(warmer, "endless")
+    warmer.stop(timeout=30)
+    assert not warmer.running
+    assert warmer.wait(0)
+    assert warmer.report.interrupted
+    assert warmer.report.warmed == []  # the step after the interrupted one never ran
+    assert len(done) == 1 and done[0].interrupted
+
+
+def test_runs_at_the_lowest_cpu_priority_and_leaves_other_threads_alone(
+        db_path: Path) -> None:
+    def nice_of(tid: int) -> int:
+        stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[16])  # field 19: nice
+
+    own = nice_of(threading.get_native_id())
+    warmer = SearchWarmer(db_path, steps=[ENDLESS])
+    warmer.start()
+    try:
+        wait_for_step(warmer, "endless")
+        thread = next(t for t in threading.enumerate() if t.name == "search-warm-up")
+        assert thread.native_id is not None
+        assert nice_of(thread.native_id) == 19
+        assert nice_of(threading.get_native_id()) == own
+    finally:
+        warmer.stop(timeout=30)
+
+
+def test_the_file_is_never_memory_mapped(db_path: Path) -> None:
+    """Pages pass through the OS cache only: a map would count every page in our RSS."""
+    warmer = SearchWarmer(db_path, steps=[*WARM_STEPS, ENDLESS])
+    warmer.start()
+    try:
+        wait_for_step(warmer, "endless")
+        assert len(warmer.report.warmed) == len(WARM_STEPS)
+        assert not mapped(db_path)
+        # The check can fail: a connection with a memory map does show up there.
+        other = sqlite3.connect(db_path)
+        try:
+            other.execute("PRAGMA mmap_size = 268435456")
+            other.execute("SELECT count(*) FROM customers NOT INDEXED").fetchone()
+            assert mapped(db_path)
+        finally:
+            other.close()
+    finally:
+        warmer.stop(timeout=30)
+
+
+def test_writes_and_searches_go_on_while_it_reads(db_path: Path) -> None:
+    db = Database.open(db_path)
+    warmer = SearchWarmer(db_path, steps=[ENDLESS])
+    warmer.start()
+    try:
+        wait_for_step(warmer, "endless")
+        with db.transaction() as s:
+            s.add(Customer(name="Warm Writer"))
+        page = CustomerSearch(db, PhoneNormalizer("CN")).page("warm writer", None, 10)
+        assert [r.name for r in page.rows] == ["Warm Writer"]
+    finally:
+        warmer.stop(timeout=30)
+        db.close()
+
+
+def test_starts_once_and_never_after_stop(db_path: Path) -> None:
+    stopped_first = SearchWarmer(db_path)
+    stopped_first.stop()
+    stopped_first.start()
+    assert not stopped_first.running and not stopped_first.wait(0)
+
+    warmer = SearchWarmer(db_path, steps=[ENDLESS])
+    warmer.start()
+    warmer.start()
+    try:
+        wait_for_step(warmer, "endless")
+        assert [t.name for t in threading.enumerate()].count("search-warm-up") == 1
+    finally:
+        warmer.stop(timeout=30)
+
+
+def test_refuses_a_file_too_big_for_memory(db_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search_warm, "MAX_SHARE_OF_RAM", 1e-12)
+    done: list[WarmReport] = []
+    warmer = SearchWarmer(db_path, on_done=done.append)
+    warmer.start()
+    assert warmer.wait(60)
+    assert warmer.report.refused == "file too big for memory"
+    assert warmer.report.warmed == [] and done == [warmer.report]
+
+
+def test_an_unreadable_file_is_reported_not_raised(tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "not-a-database.sqlite3"
+    path.write_bytes(b"this is not SQLite" * 1000)
+    warmer = SearchWarmer(path)
+    with caplog.at_level(logging.ERROR, logger="agent_desktop.search_warm"):
+        warmer.start()
+        assert warmer.wait(60)
+    assert warmer.report.refused == "failed (see the log)"
+    assert any(str(path) in r.getMessage() for r in caplog.records)
