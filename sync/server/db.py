@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 T = TypeVar("T")
+# `:name` parameters (not the `::` of a PostgreSQL cast) in hot-path statements.
+_NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 def utcnow() -> str:
@@ -139,6 +142,49 @@ class ServerDatabase:
         self._held = threading.local()
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self._write_engine, expire_on_commit=False)
+
+    def sql(self, text: str) -> str:
+        """A statement written with `:name` parameters, in the driver's own style
+        (sqlite3 takes `:name`; psycopg wants `%(name)s` and literal `%` doubled)."""
+        if self.is_postgres:
+            return _NAMED_PARAM.sub(r"%(\1)s", text.replace("%", "%%"))
+        return text
+
+    @contextmanager
+    def driver_read(self) -> Iterator[Any]:
+        """A cursor of a pooled driver connection (sqlite3 / psycopg) inside one read
+        transaction, for the statements every sync round runs.
+
+        Why below SQLAlchemy: its session, statement-cache and result layers cost
+        ~0.1-0.46 ms a statement here (Core / ORM, measured) against ~0.013 ms for the
+        same indexed read on the driver, and a sync round runs a handful of such reads.
+        Driver errors are re-raised as SQLAlchemy's (`OperationalError`, `DataError`, ...)
+        so the error handlers answer 503/507/400 exactly as for the ORM paths, and a
+        connection the database dropped is invalidated instead of going back to the pool.
+        """
+        fairy = self.engine.raw_connection()
+        conn: Any = fairy.driver_connection
+        dialect = self.engine.dialect
+        cur = None
+        try:
+            try:
+                cur = conn.cursor()
+                if not self.is_postgres:
+                    cur.execute("BEGIN")  # one snapshot for every statement below
+                yield cur
+            finally:
+                if cur is not None:
+                    cur.close()
+                conn.rollback()  # a read: nothing to keep (sqlite3 ends our BEGIN too)
+        except dialect.loaded_dbapi.Error as exc:
+            gone = dialect.is_disconnect(exc, fairy, cur)
+            if gone:
+                fairy.invalidate(exc)
+            raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error,
+                                      hide_parameters=True, connection_invalidated=gone,
+                                      dialect=dialect) from exc
+        finally:
+            fairy.close()
 
     def migrate(self) -> None:
         cfg = Config()

@@ -174,11 +174,23 @@ def change_json_sql(is_postgres: bool) -> ColumnElement[str]:
     return cast(doc, Text) if is_postgres else doc
 
 
+def _position(text: str | None) -> tuple[int, int]:
+    """A stored log position `"txid:seq"` (the compaction horizon); (0, 0) when unset."""
+    t, _, sq = (text or "0:0").partition(":")
+    return int(t), int(sq or 0)
+
+
 class PullService:
     def __init__(self, db: ServerDatabase, default_page: int, max_page: int) -> None:
         self.db = db
         self.default_page = default_page
         self.max_page = max_page
+        self._log_sql_cache: dict[str, str] = {}
+        self._state_sql = db.sql(
+            "SELECT c.user_id, c.last_mutation_id, "
+            "(SELECT value FROM server_state WHERE key = 'instance_id'), "
+            "(SELECT value FROM server_state WHERE key = 'horizon') "
+            "FROM (SELECT 1 AS one) x LEFT JOIN clients c ON c.client_id = :cid")
 
     def _position_now(self, s: Session) -> tuple[int, int]:
         """A log position such that every change after it may not be in a snapshot read now."""
@@ -191,13 +203,17 @@ class PullService:
         """The response body as JSON text (built by hand: pages can hold 5000 rows)."""
         limit = min(body.limit or self.default_page, self.max_page)
         cursor = Cursor.decode(body.cursor) if body.cursor else None
+        if cursor is not None and cursor.mode == "log":
+            page = self._log_round(p, body.client_id, cursor, limit)
+            if page is not None:
+                return page
         last_mutation_id = self._client(p, body.client_id)
         with self.db.read() as s:
-            state = dict(s.execute(select(ServerState.key, ServerState.value).where(
-                ServerState.key.in_(("instance_id", "horizon")))).tuples().all())
+            state = {str(k): str(v) for k, v in s.execute(
+                select(ServerState.key, ServerState.value).where(
+                    ServerState.key.in_(("instance_id", "horizon"))))}
             instance = state.get("instance_id", "")
-            t_s = state.get("horizon", "0:0").split(":")
-            horizon = (int(t_s[0]), int(t_s[1]))
+            horizon = _position(state.get("horizon"))
             reset = cursor is not None and (
                 cursor.instance != instance or (cursor.t, cursor.s) < horizon)
             if reset:
@@ -211,6 +227,69 @@ class PullService:
             if cursor.mode == "snap":
                 return self._snapshot_page(s, p, cursor, limit, last_mutation_id)
             return self._log_page(s, p, cursor, limit, last_mutation_id)
+
+    def _log_round(self, p: Principal, client_id: str, cur: Cursor, limit: int) -> str | None:
+        """An incremental pull (the call every agent makes every few seconds) on driver-level
+        statements: the client and server state in one read, then one indexed change-log
+        read, which answers "nothing new since the cursor" from the audience index alone.
+        None when the client is new (binding it is a write: the general path does it)."""
+        with self.db.driver_read() as c:
+            c.execute(self._state_sql, {"cid": client_id})
+            owner, last_mutation_id, instance, horizon_text = c.fetchone()
+            if owner is None:
+                return None
+            if owner != p.user_id:
+                raise forbidden("This client_id belongs to another user; create a new "
+                                "client_id after a different user signs in.",
+                                reason="client_id belongs to another user")
+            if cur.instance != (instance or "") or (cur.t, cur.s) < _position(horizon_text):
+                log.info("client %s is behind the compaction horizon: reset", client_id)
+                return self._envelope([], None, True, True, int(last_mutation_id), None)
+            sql, params = self._log_sql(p)
+            c.execute(sql, params | {"t": cur.t, "s": cur.s, "n": limit + 1})
+            rows = c.fetchall()
+        page = rows[:limit]
+        first: dict[str, int] = {}
+        ops: dict[str, str] = {}
+        for i, row in enumerate(page):
+            first.setdefault(row[3], i)
+            ops[row[3]] = row[2]
+        changes = [_change_json(entity, uuid, ops[uuid], version, updated_at, data, audio)
+                   for i, (_t, _s, _op, uuid, entity, version, updated_at, data, audio)
+                   in enumerate(page) if first[uuid] == i]
+        nxt = Cursor(cur.instance, "log", int(page[-1][0]), int(page[-1][1])) if page else cur
+        more = len(rows) > limit
+        return self._envelope(changes, nxt.encode(), more, False, int(last_mutation_id),
+                              None if more else 0)
+
+    def _log_sql(self, p: Principal) -> tuple[str, dict[str, int | None]]:
+        """`_log_page`'s statement as driver SQL, one text per role shape (cached)."""
+        shape = "admin" if p.role == "admin" else (
+            "lead" if p.role == "team_lead" and p.team_id is not None else "agent")
+        params: dict[str, int | None] = {"uid": p.user_id} if shape == "agent" else (
+            {"uid": p.user_id, "tid": p.team_id} if shape == "lead" else {})
+        sql = self._log_sql_cache.get(shape)
+        if sql is None:
+            # Null-safe visibility (never NULL, so NOT of it holds for an unowned row).
+            mine = "(r.owner_user_id IS NOT NULL AND r.owner_user_id = :uid)"
+            if shape == "admin":
+                where = "cl.op <> 'remove'"
+            else:
+                audience, visible = "cl.audience_user_id = :uid", mine
+                if shape == "lead":
+                    audience = f"({audience} OR cl.audience_team_id = :tid)"
+                    visible = f"({mine} OR (r.team_id IS NOT NULL AND r.team_id = :tid))"
+                where = (f"{audience} AND ((cl.op = 'remove' AND NOT {visible}) OR "
+                         f"(cl.op <> 'remove' AND {visible}))")
+            if self.db.is_postgres:
+                where += f" AND cl.txid < {PG_XMIN}"
+            sql = self.db.sql(
+                "SELECT cl.txid, cl.seq, cl.op, r.uuid, r.entity, r.version, r.updated_at, "
+                "r.data, r.audio_available FROM change_log cl JOIN records r ON "
+                f"r.id = cl.record_id WHERE (cl.txid, cl.seq) > (:t, :s) AND {where} "
+                "ORDER BY cl.txid, cl.seq LIMIT :n")
+            self._log_sql_cache[shape] = sql
+        return sql, params
 
     def _client(self, p: Principal, client_id: str) -> int:
         """Bind a new client_id to the user (403 if it is someone else's)."""
@@ -231,9 +310,9 @@ class PullService:
         rows = s.execute(
             select(Record.id, change_json_sql(self.db.is_postgres))
             .where(visible_sql(p), Record.deleted_at.is_(None), Record.id > cur.after)
-            .order_by(Record.id).limit(limit + 1)).tuples().all()
+            .order_by(Record.id).limit(limit + 1)).all()
         page = rows[:limit]
-        changes = [doc for _id, doc in page]
+        changes = [str(doc) for _id, doc in page]
         done = cur.done + len(page)
         if len(rows) > limit:
             nxt = Cursor(cur.instance, "snap", cur.t, cur.s, page[-1][0], cur.total, done)
@@ -288,8 +367,8 @@ class PullService:
                 .where(visible_sql(p), Conflict.id > after_id)
                 .order_by(Conflict.id).limit(limit + 1)).scalars().all()
             ids = {u for c in rows for u in (c.winner_user_id, c.loser_user_id) if u}
-            names = dict(s.execute(select(User.id, User.username).where(User.id.in_(ids))
-                                   ).tuples().all()) if ids else {}
+            names = {int(i): str(n) for i, n in s.execute(
+                select(User.id, User.username).where(User.id.in_(ids)))} if ids else {}
         out = [ConflictRow(id=c.id, entity=c.entity, entity_uuid=c.entity_uuid, field=c.field,
                            winning_value=json.loads(c.winning_value),
                            losing_value=json.loads(c.losing_value),
