@@ -23,6 +23,8 @@ Environment hooks:
     AGENT_DESKTOP_BENCH_FIRST_PAINT=1   print one `FIRST_PAINT {...}` line once the list has
                                         painted rows, then quit (tests/bench).
     AGENT_DESKTOP_E2E_SCRIPT=path       run a scripted scenario in-process (tests/e2e).
+    AGENT_DESKTOP_LAYOUT_SHOTS=folder   save the window (PNG) and its layout (JSON) at the
+                                        first frame and once everything is up (tests/e2e).
 """
 
 from __future__ import annotations
@@ -309,6 +311,12 @@ def _after_first_paint(ctx: AppContext) -> None:
     if ctx.startup_timer is not None:
         ctx.startup_timer.mark("deferred start-up")
         ctx.startup_timer.report()
+    if os.environ.get("AGENT_DESKTOP_LAYOUT_SHOTS"):  # e2e: the window once all is in
+        from PySide6.QtCore import QTimer
+
+        from ui.first_paint import save_layout_shot
+
+        QTimer.singleShot(800, lambda: save_layout_shot(w, "everything-up"))
 
 
 def _start_script(ctx: AppContext, app: QApplication) -> None:

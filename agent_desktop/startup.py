@@ -147,9 +147,9 @@ def first_window(start: Startup, source: PageSource) -> MainWindow:
     """The main window in its final layout, with the customer list's first page.
 
     The detail pane and Today are stand-ins until the store is up; when the softphone will
-    start, its docks (phone and call list, tabbed on the right) are reserved here, before
-    the saved UI state is restored, so the first frame already has the layout of the
-    finished window and the agent's own dock sizes apply at once.
+    start, its docks (phone and call list, tabbed on the right) are reserved here, so the
+    first frame already has the layout of the finished window — where the agent left them
+    last time (saved UI state), or at their default width on a first start.
     """
     from ui.customer_list_model import CustomerListModel
     from ui.customer_list_panel import CustomerListPanel
@@ -159,6 +159,7 @@ def first_window(start: Startup, source: PageSource) -> MainWindow:
     start.timer.mark("UI imports")
     list_panel = CustomerListPanel(CustomerListModel(source))
     window = MainWindow(list_panel, UiState(start.paths.ui_state_file))
+    window.restore_ui_state()
     if start.phone_wanted:
         tr = QCoreApplication.translate
         phone = window.reserve_dock(PHONE_DOCK, tr("App", "Phone"),
@@ -166,8 +167,6 @@ def first_window(start: Startup, source: PageSource) -> MainWindow:
         window.reserve_dock(DIALER_DOCK, tr("App", "Call list"),
                             tr("App", "Starting the phone…"), tabify_with=phone,
                             width=PHONE_DOCK_WIDTH)
-        phone.raise_()
-    window.restore_ui_state()
     start.timer.mark("UI build")
     list_panel.load()
     start.timer.mark("first page")
@@ -244,7 +243,7 @@ def show_first_frame(start: Startup, source: PageSource,
     """Show the window on `source`'s first page; `complete(window)` runs right after the
     first frame with rows is on screen (the benchmark's clock stops before it runs) and
     says whether the app was built (False: start-up refused, the agent was told why)."""
-    from ui.first_paint import AfterFirstPaint, FirstPaintProbe
+    from ui.first_paint import AfterFirstPaint, FirstPaintProbe, save_layout_shot
 
     window = first_window(start, source)
     table = window.customer_list.table
@@ -255,6 +254,7 @@ def show_first_frame(start: Startup, source: PageSource,
         if probe is not None:
             probe.painted()
         start.timer.first_paint()
+        save_layout_shot(window, "first-frame")  # e2e only (AGENT_DESKTOP_LAYOUT_SHOTS)
         start.open_log()
         if complete(window) and probe is not None:
             # The benchmark measures the app as built (not the deferred extras), then quits.

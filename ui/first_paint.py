@@ -14,9 +14,11 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QApplication, QTableView
+from PySide6.QtWidgets import QApplication, QMainWindow, QTableView, QWidget
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +156,60 @@ class FirstPaintProbe(QObject):
             "ready_epoch": self._ready_at}) + "\n")
         sys.stdout.flush()
         self._app.quit()
+
+
+def window_layout(window: QMainWindow) -> dict[str, Any]:
+    """Where everything sits in `window`: central panes, docks (shown, area, tabbed with
+    whom), the dock tab bars (tabs, raised tab), status and menu bars, splitter sizes.
+
+    Why: the first frame must already have the finished window's layout (nothing may jump
+    when the store, the workspace or the phone arrive); tests compare this before and
+    after, and the e2e hook saves it next to its screenshots.
+    """
+    from PySide6.QtWidgets import QDockWidget, QSplitter, QTabBar
+
+    def rect(w: QWidget | None) -> list[int] | None:
+        if w is None:
+            return None
+        top_left = w.mapTo(window, w.rect().topLeft())
+        return [top_left.x(), top_left.y(), w.width(), w.height()]
+
+    # A dock tabbed behind another keeps a leftover geometry off screen: not compared.
+    docks = {d.objectName(): {"rect": None if d.visibleRegion().isEmpty() else rect(d),
+                              "visible": d.isVisible(),
+                              "area": window.dockWidgetArea(d).name,
+                              "tabbed_with": sorted(t.objectName()
+                                                    for t in window.tabifiedDockWidgets(d))}
+             for d in window.findChildren(QDockWidget)}
+    tab_bars = [{"rect": rect(b), "tabs": [b.tabText(i) for i in range(b.count())],
+                 "current": b.currentIndex()}
+                for b in window.findChildren(QTabBar)
+                if b.isVisible() and b.parent() is window]
+    central = window.centralWidget()
+    splitter = central if isinstance(central, QSplitter) else None
+    panes = splitter.widget(1) if splitter is not None else None
+    return {"central": rect(central), "list": rect(getattr(window, "customer_list", None)),
+            "detail": rect(panes), "status_bar": rect(window.statusBar()),
+            "menu_bar": rect(window.menuBar()), "docks": docks, "dock_tabs": tab_bars,
+            "splitter": splitter.sizes() if splitter is not None else None}
+
+
+def save_layout_shot(window: QMainWindow, name: str) -> None:
+    """The e2e hook (AGENT_DESKTOP_LAYOUT_SHOTS=folder): the window as on screen (PNG) and
+    its `window_layout` (JSON), saved as `name`.png / `name`.json. Does nothing unset."""
+    folder = os.environ.get("AGENT_DESKTOP_LAYOUT_SHOTS")
+    if not folder:
+        return
+    import json
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    screen = window.screen()
+    g = window.geometry()  # the client area, without the window manager's frame
+    pixmap = screen.grabWindow(0, g.x(), g.y(), g.width(), g.height()) if screen else None
+    if pixmap is None or pixmap.isNull():
+        pixmap = window.grab()
+    pixmap.save(str(out / f"{name}.png"))
+    (out / f"{name}.json").write_text(json.dumps(window_layout(window), indent=1),
+                                      encoding="utf-8")
+    log.info("layout shot %s saved in %s", name, out)

@@ -367,9 +367,10 @@ class MainWindow(QMainWindow):
                      width: int | None = None) -> QDockWidget:
         """A dock that a panel built later (the softphone: it needs the SIP stack) fills
         with `fill_dock(name, panel)`. Reserved before the first frame, so that frame has
-        the finished window's layout and nothing shifts when the panel arrives; reserved
-        before `restore_ui_state`, so the agent's saved dock sizes and tabs apply to it.
-        `width` sets the dock area's width (a first start; a saved state overrides it)."""
+        the finished window's layout and nothing shifts when the panel arrives. Call it
+        after `restore_ui_state`: a dock the saved state knows goes back where the agent
+        left it (`restoreDockWidget`); otherwise it is added to `area`, tabbed with
+        `tabify_with`, and `width` wide."""
         from PySide6.QtWidgets import QDockWidget
 
         stand_in = QLabel(waiting_text)
@@ -380,11 +381,14 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{name}")
         dock.setWidget(stand_in)
-        self.addDockWidget(area, dock)
-        if tabify_with is not None:
-            self.tabifyDockWidget(tabify_with, dock)
-        if width is not None:
-            self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+        # Where the agent left it last time (saved UI state), else the default place.
+        if not self.restoreDockWidget(dock):
+            self.addDockWidget(area, dock)
+            if tabify_with is not None:
+                self.tabifyDockWidget(tabify_with, dock)
+                tabify_with.raise_()  # the first dock of a group stays the one shown
+            if width is not None:
+                self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
         self.view_menu.addAction(dock.toggleViewAction())
         self._reserved[name] = dock
         return dock

@@ -1,4 +1,5 @@
-"""The app as a process takes the early road to its first frame (offscreen).
+"""The app as a process takes the early road to its first frame (offscreen), and under a
+real X server that first frame already has the finished window's layout.
 
 In a subprocess because the early road is about what is *not* imported yet when the first
 rows are painted (SQLAlchemy, the ORM, the detail pane), and because `run()` owns the
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.e2e.test_workspace_e2e import xvfb as xvfb  # the private X server fixture
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +61,51 @@ def test_first_start_generates_demo_then_later_starts_paint_before_the_store(
     # is in the file, in order.
     assert log.count("starting; data in") == 2
     assert log.rindex("starting; data in") < log.rindex("start-up after main()")
+
+
+@pytest.mark.e2e
+def test_first_frame_on_x_has_the_final_layout(xvfb: str, tmp_path: Path) -> None:
+    """Under a real X server, as an agent starts it (phone and sync on): the first frame,
+    painted before the store is opened, already has the layout of the finished window —
+    the phone and call-list docks, their tabs, the status bar — and the list pane's pixels
+    are the same once the store, workspace, softphone and sync are in. Both frames are kept
+    under artifacts/screenshots/layout/ to look at."""
+    from tests.e2e.test_workspace_e2e import run_app
+
+    shots = REPO / "artifacts" / "screenshots" / "layout"
+    for name in ("first-frame", "everything-up"):
+        for ext in ("png", "json"):
+            (shots / f"{name}.{ext}").unlink(missing_ok=True)
+    # First start: demo data generated on the full path (nothing painted early).
+    run_app(xvfb, tmp_path, [{"op": "wait_rows", "min": 20}], "--no-phone", "--no-sync")
+    # Second start: the early first frame, then everything; shots at both moments.
+    os.environ["AGENT_DESKTOP_LAYOUT_SHOTS"] = str(shots)
+    try:
+        run_app(xvfb, tmp_path, [{"op": "wait_rows", "min": 20},
+                                 {"op": "wait_phone", "timeout_s": 60},
+                                 {"op": "wait", "ms": 2000}], timeout=300)
+    finally:
+        del os.environ["AGENT_DESKTOP_LAYOUT_SHOTS"]
+    first = json.loads((shots / "first-frame.json").read_text(encoding="utf-8"))
+    final = json.loads((shots / "everything-up.json").read_text(encoding="utf-8"))
+    assert set(first["docks"]) == {"dock_softphonePanel", "dock_dialerPanel"}
+    phone = first["docks"]["dock_softphonePanel"]
+    assert phone["visible"] and phone["rect"][2] >= 300 and phone["area"] == "RightDockWidgetArea"
+    assert [t["tabs"] for t in first["dock_tabs"]] == [["Phone", "Call list"]]
+    for key in first:
+        assert final[key] == first[key], f"{key} moved between the first frame and the end"
+
+    from PySide6.QtGui import QImage
+
+    before = QImage(str(shots / "first-frame.png"))
+    after = QImage(str(shots / "everything-up.png"))
+    assert not before.isNull() and before.size() == after.size()
+    # The list and the (empty) detail pane look the same, to the pixel; around them only
+    # texts change as data arrives (the Today count, status-bar figures).
+    for pane in ("list", "detail"):
+        x, y, w, h = first[pane]
+        assert before.copy(x, y, w, h) == after.copy(x, y, w, h), f"the {pane} pane changed"
+    # The dock region really shows different content (the stand-in, then the phone):
+    # the comparison above is not blind.
+    dx, dy, dw, dh = phone["rect"]
+    assert before.copy(dx, dy, dw, dh) != after.copy(dx, dy, dw, dh)

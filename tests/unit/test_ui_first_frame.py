@@ -26,6 +26,7 @@ from agent_desktop.phones import PhoneNormalizer
 from agent_desktop.search import CustomerSearch
 from agent_desktop.store.db import Database
 from ui.customer_list_model import CUSTOMER_ID_ROLE, CustomerListModel
+from ui.first_paint import window_layout
 
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints",
                                        "does not support raise")
@@ -150,26 +151,6 @@ def early_with_phone(root: Path, qtbot) -> Iterator[tuple[Any, Any]]:  # type: i
     yield from _first_frame(root, qtbot)
 
 
-def _layout(window: Any) -> dict[str, Any]:
-    """Where everything sits: central panes, docks (visible, tabbed, raised), status bar."""
-    from PySide6.QtWidgets import QDockWidget, QTabBar
-
-    def rect(w: Any) -> tuple[int, int, int, int]:
-        top_left = w.mapTo(window, w.rect().topLeft())
-        return (top_left.x(), top_left.y(), w.width(), w.height())
-
-    # A dock tabbed behind another has a leftover geometry off screen: not compared.
-    docks = {d.objectName(): (None if d.visibleRegion().isEmpty() else rect(d),
-                              d.isVisible(), window.dockWidgetArea(d).name,
-                              [t.objectName() for t in window.tabifiedDockWidgets(d)])
-             for d in window.findChildren(QDockWidget)}
-    tab_bars = [(rect(b), [b.tabText(i) for i in range(b.count())], b.currentIndex())
-                for b in window.findChildren(QTabBar) if b.isVisible()
-                and b.parent() is window]
-    return {"central": rect(window.centralWidget()), "status_bar": rect(window.statusBar()),
-            "splitter": window.splitter.sizes(), "docks": docks, "dock_tabs": tab_bars}
-
-
 def test_first_frame_has_stand_ins_and_waits_for_the_workspace(early, qtbot) -> None:  # type: ignore[no-untyped-def]
     start, window = early
     assert not window.attached
@@ -287,7 +268,7 @@ def test_phone_docks_are_in_the_first_frame_and_filled_in_place(early_with_phone
     assert phone.isVisible() and window.tabifiedDockWidgets(phone) == [dialer]
     assert phone.width() == pytest.approx(startup.PHONE_DOCK_WIDTH, abs=8)
     qtbot.wait(50)
-    before = _layout(window)
+    before = window_layout(window)
     list_before = window.centralWidget().grab().toImage()
 
     db = app_module._open_store(start)
@@ -302,7 +283,7 @@ def test_phone_docks_are_in_the_first_frame_and_filled_in_place(early_with_phone
         assert phone.widget().objectName() == "softphonePanel"
         assert dialer.widget().objectName() == "dialerPanel"
         assert set(window.findChildren(QDockWidget)) == {phone, dialer}  # no new docks
-        after = _layout(window)
+        after = window_layout(window)
         for key in before:
             assert after[key] == before[key], key
         assert window.centralWidget().grab().toImage() == list_before
