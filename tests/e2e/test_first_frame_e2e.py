@@ -109,3 +109,35 @@ def test_first_frame_on_x_has_the_final_layout(xvfb: str, tmp_path: Path) -> Non
     # the comparison above is not blind.
     dx, dy, dw, dh = phone["rect"]
     assert before.copy(dx, dy, dw, dh) != after.copy(dx, dy, dw, dh)
+
+
+def test_a_database_behind_the_schema_is_migrated_behind_the_progress_window(
+        tmp_path: Path) -> None:
+    """The process on a database from before migration 0003: the migration runs (on its
+    worker thread, the progress window up), then the list is painted from the migrated
+    file; a copy of the old file is kept."""
+    import sqlite3
+
+    done, _first = launch(tmp_path, "--demo-rows", "250")
+    assert done.returncode == 0, done.stderr[-2000:]
+    db_file = tmp_path / "data" / "agent.sqlite3"
+    assert db_file.is_file()
+    with sqlite3.connect(db_file) as conn:
+        for name in ("ix_customers_list", "ix_phone_numbers_list", "ix_tags_list"):
+            conn.execute(f"DROP INDEX {name}")
+        conn.execute("UPDATE alembic_version SET version_num = '0002'")
+    conn.close()
+    done, again = launch(tmp_path, "--demo-rows", "250")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert again["STARTUP"]["early_frame"] is False  # the migration went first
+    log = (tmp_path / "log" / "agent-desktop.log").read_text(encoding="utf-8")
+    assert "migrating the database to 0003" in log
+    assert "database migration" in log  # the start-up phase, timed
+    conn = sqlite3.connect(db_file)
+    try:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0003",)
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert {"ix_customers_list", "ix_phone_numbers_list", "ix_tags_list"} <= indexes
+    finally:
+        conn.close()
+    assert (db_file.with_name(db_file.name + ".before-0003")).is_file()
