@@ -209,6 +209,7 @@ def _open_with_progress(start: Startup, fatal: Callable[[str], None]) -> Databas
     window = MigrationWindow()
     window.setObjectName("migrationWindow")
     upgrade.step.connect(window.show_step)
+    upgrade.progress.connect(window.show_progress)
     window.stop_requested.connect(upgrade.stop)
     outcome: list[tuple[object, str]] = []
     loop = QEventLoop()
@@ -218,6 +219,7 @@ def _open_with_progress(start: Startup, fatal: Callable[[str], None]) -> Databas
         loop.quit()
 
     upgrade.finished.connect(finished)
+    window.center_on_screen()
     window.show()
     upgrade.start()
     # A local loop: build() stays one call that returns the whole app (tests rely on it),

@@ -21,6 +21,8 @@ for that long. Here the migration runs on its own thread and reports each step b
 
 Signals:
     step(str, int, int): what is being done now, its number (1-based) and the step count.
+    progress(int, int): how far the current step is (done, total), when that is known
+        (the copy: pages copied); a migration's own statements do not say.
     finished(object, str): the opened `Database` and "" — or None and a sentence for the
         agent (or `STOPPED`). Emitted once, from the worker thread (queued to receivers).
 """
@@ -78,6 +80,7 @@ class StoreUpgrade(QObject):
     """Open `path` and migrate it to the newest schema on a worker thread (see module)."""
 
     step = Signal(str, int, int)
+    progress = Signal(int, int)  # done, total (pages of the copy) within the current step
     finished = Signal(object, str)
 
     STOPPED = "stopped"
@@ -217,6 +220,10 @@ class StoreUpgrade(QObject):
     def statement_started(self, statement: str) -> None:
         """Hook for diagnostics and tests (worker thread); the default does nothing."""
 
+    def _copied(self, _status: int, remaining: int, total: int) -> None:
+        self._check_stop()
+        self.progress.emit(total - remaining, total)
+
     def _backup(self, db: Database, target: Path) -> None:
         """SQLite's online backup into `target`, written under a temporary name first."""
         partial = target.with_name(target.name + ".partial")
@@ -227,8 +234,7 @@ class StoreUpgrade(QObject):
             assert isinstance(src, sqlite3.Connection)
             dst = sqlite3.connect(partial)
             try:
-                src.backup(dst, pages=BACKUP_PAGES_PER_STEP,
-                           progress=lambda _status, _left, _total: self._check_stop())
+                src.backup(dst, pages=BACKUP_PAGES_PER_STEP, progress=self._copied)
             finally:
                 dst.close()
         except BaseException:

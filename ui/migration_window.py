@@ -55,7 +55,7 @@ class MigrationWindow(QWidget):
         self.progress = QProgressBar(self)
         self.progress.setObjectName("migrationProgress")
         self.progress.setRange(0, 0)  # busy: a step's own duration is not known
-        self.progress.setTextVisible(False)
+        self.progress.setTextVisible(False)  # the elapsed time below says more
         self.elapsed_label = QLabel(self)
         self.elapsed_label.setObjectName("migrationElapsed")
         self.elapsed_label.setAlignment(Qt.AlignmentFlag.AlignRight)
@@ -80,6 +80,22 @@ class MigrationWindow(QWidget):
             return
         self.step_label.setText(self.tr("Step %1 of %2: %3").replace("%1", str(number))
                                 .replace("%2", str(count)).replace("%3", text))
+        self.progress.setRange(0, 0)  # busy until the step says how far it is
+
+    def show_progress(self, done: int, total: int) -> None:
+        """How far the current step is, when it knows (the copy of the file does)."""
+        if total > 0 and not self._stopping:
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(done, total))
+
+    def center_on_screen(self) -> None:
+        """Shown before the main window exists: centred where the agent looks."""
+        self.adjustSize()
+        screen = self.screen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            self.move(area.center().x() - self.width() // 2,
+                      area.center().y() - self.height() // 2)
 
     def done(self) -> None:
         """The update ended (finished or stopped): close without asking."""

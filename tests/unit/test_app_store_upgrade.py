@@ -97,8 +97,19 @@ def test_upgrade_due_reads_the_version_without_sqlalchemy(old_db: Path, tmp_path
     assert out == ["('0002',", "'0003')", "False"]
 
 
-def test_upgrade_keeps_a_copy_then_migrates_step_by_step(old_db: Path, qtbot: QtBot) -> None:
-    db, error, steps = run_upgrade(qtbot, StoreUpgrade(old_db))
+def test_upgrade_keeps_a_copy_then_migrates_step_by_step(old_db: Path, qtbot: QtBot,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_desktop import store_upgrade
+
+    monkeypatch.setattr(store_upgrade, "BACKUP_PAGES_PER_STEP", 16)
+    upgrade = StoreUpgrade(old_db)
+    copied: list[tuple[int, int]] = []
+    upgrade.progress.connect(lambda done, total: copied.append((done, total)))
+    db, error, steps = run_upgrade(qtbot, upgrade)
+    qtbot.waitUntil(lambda: bool(copied) and copied[-1][0] == copied[-1][1])
+    pages = old_db.stat().st_size // 4096
+    assert len(copied) >= pages // 16 - 1 and copied[-1][1] >= pages // 2
+    assert [d for d, _t in copied] == sorted(d for d, _t in copied)  # it only moves forward
     assert error == "" and isinstance(db, Database)
     db.close()
     assert [(n, c) for _text, n, c in steps] == [(1, 2), (2, 2)]
@@ -316,6 +327,8 @@ def test_keep_updating_closes_nothing(qtbot: QtBot) -> None:
     stops: list[int] = []
     window.stop_requested.connect(lambda: stops.append(1))
     window.show_step("Keeping a copy of your data", 1, 2)
+    window.show_progress(30, 120)
+    assert (window.progress.maximum(), window.progress.value()) == (120, 30)
     window.close()
     box = window.findChild(QMessageBox, "stopMigrationBox")
     assert box is not None and box.isVisible() and window.isVisible()
@@ -324,5 +337,7 @@ def test_keep_updating_closes_nothing(qtbot: QtBot) -> None:
     qtbot.waitUntil(lambda: not box.isVisible())
     assert window.isVisible() and stops == []
     assert window.step_label.text() == "Step 1 of 2: Keeping a copy of your data"
+    window.show_step("Updating: the next one", 2, 2)
+    assert window.progress.maximum() == 0  # busy again: a migration does not say how far
     window.done()
     assert not window.isVisible()
