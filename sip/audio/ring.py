@@ -14,9 +14,14 @@ silence so the consumer always gets a full frame).
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 
 #: 16 kHz mono signed 16-bit: bytes per millisecond.
 BYTES_PER_MS = 32
+#: A pause this long between two reads (or two writes) is kept in `gaps` for diagnosis:
+#: both sides normally come every 16–64 ms.
+GAP_S = 0.08
 
 
 class ByteRing:
@@ -53,6 +58,14 @@ class ByteRing:
         self._lock = threading.Lock()
         self._underruns = 0
         self._overruns = 0
+        #: When the last underruns/overruns happened (time.monotonic()), for diagnosis:
+        #: which stall caused which gap (the call benchmark correlates them).
+        self.underrun_times: deque[float] = deque(maxlen=64)
+        self.overrun_times: deque[float] = deque(maxlen=64)
+        #: Long pauses of either side: ("read"/"write", when it came back, pause in s).
+        self.gaps: deque[tuple[str, float, float]] = deque(maxlen=64)
+        self._last_read = 0.0
+        self._last_write = 0.0
 
     @property
     def capacity(self) -> int:
@@ -85,6 +98,10 @@ class ByteRing:
         Returns the number of bytes dropped (0 normally). Dropping keeps an even byte
         count so 16-bit samples never get split.
         """
+        now = time.monotonic()
+        if self._last_write and now - self._last_write > GAP_S:
+            self.gaps.append(("write", now, now - self._last_write))
+        self._last_write = now
         with self._lock:
             self._buf += data
             if len(self._buf) <= self._capacity:
@@ -93,10 +110,15 @@ class ByteRing:
             excess += excess & 1
             del self._buf[:excess]
             self._overruns += 1
+            self.overrun_times.append(time.monotonic())
             return excess
 
     def read(self, n: int) -> bytes:
         """Take exactly `n` bytes; pad with silence (zeros) and count an underrun if short."""
+        now = time.monotonic()
+        if self._last_read and now - self._last_read > GAP_S:
+            self.gaps.append(("read", now, now - self._last_read))
+        self._last_read = now
         with self._lock:
             have = len(self._buf)
             if not self._primed:
@@ -110,6 +132,7 @@ class ByteRing:
             out = bytes(self._buf)
             self._buf.clear()
             self._underruns += 1
+            self.underrun_times.append(time.monotonic())
             self._primed = self._prebuffer == 0
         return out + bytes(n - have)
 
@@ -138,6 +161,7 @@ class ByteRing:
         with self._lock:
             self._buf.clear()
             self._primed = self._prebuffer == 0
+            self._last_read = self._last_write = 0.0
 
     def reset_counters(self) -> tuple[int, int]:
         """Zero the counters and return the old (underruns, overruns), e.g. per call."""
@@ -145,4 +169,7 @@ class ByteRing:
             old = (self._underruns, self._overruns)
             self._underruns = 0
             self._overruns = 0
+            self.underrun_times.clear()
+            self.overrun_times.clear()
+            self.gaps.clear()
             return old

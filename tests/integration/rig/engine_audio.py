@@ -4,28 +4,56 @@ run as a subprocess inside a private PulseAudio (tests/integration/audio_rig.Pul
 `python -m tests.integration.rig.engine_audio URI RECDIR SECONDS MIC HEADSET [load]` dials
 URI via CallService, mutes from 3.0 to 3.6 s, hangs up after SECONDS and prints one JSON
 line: outcome, the recording's path/sha256/duration, the call's state sequence and the
-bridge's last under/overrun counters. With `load`, the GUI thread is kept busy 200 ms per
-second in 20 ms slices (a synthetic stand-in). With `scroll=DB`, the real thing for the
-benchmark: a real CustomerListModel over the customer database DB (e.g. 100k rows) in a
-real QTableView, flung down at ~1800 rows/s (30 rows every 16 ms, pages fetched lazily as
-the agent's list does) and wrapped to the top at the end, for the whole call; the JSON
-then also holds `scrolled_rows`, `scroll_ticks` and `rows_loaded`.
+bridge's last under/overrun counters. Everything runs inside `QApplication.exec()`, as in
+the app: the call's steps are timers, not nested loops.
+
+Loads on the GUI thread (the optional last argument):
+- `load`: busy 200 ms per second in 20 ms slices (a synthetic stand-in).
+- `scroll=DB` (the benchmark's): the customer list as the agent scrolls it. The real
+  `CustomerListPanel` over a real CustomerListModel and customer database DB (e.g. 100k
+  rows), flung down at ~1800 rows/s by wheel events posted to its viewport every 16 ms
+  (Qt scrolls and paints in its event loop, pages are fetched lazily as in the app),
+  wrapped to the top at the end, for the whole call.
+- `scroll-repaint=DB`: session 2's harness, kept to compare: a bare QTableView whose scroll
+  bar is set and whose viewport is `repaint()`ed from a Python timer slot every 16 ms.
+
+Why the two differ: PySide6 releases the GIL in `QApplication.exec()`, `QEventLoop.exec()`
+and `processEvents()` (`allow-thread` in its typesystem), so painting driven by the event
+loop runs without the GIL except inside the model's Python methods, one call at a time;
+`repaint()` is an ordinary binding call and keeps the GIL across the whole C++ paint
+(py-spy: GUI thread holding the GIL ~80 % of the time vs ~40 %, docs/decisions.md).
+
+With a scroll load the JSON also holds `scrolled_rows` (from the scroll bar's actual
+movement), `scroll_ticks` and `rows_loaded`. Diagnostics in every mode: `gil_probe`, how
+late a real-time Python thread sleeping 5 ms at a time got the GIL back (p50/p99/max ms,
+what a port callback waits for); `gc`, garbage collections of 2 ms or more per generation
+(count, longest ms: a collection holds the GIL); `events`, each ring under/overrun with
+its time since CONNECTED and the GIL stall, collection and ring-side pauses around it;
+`gc_frozen`, objects kept out of collection 3 s into the call and after it ended
+(sip.audio.gc_guard).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import os
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from agent_desktop.phone import install_emit_refcount_fix
 
 install_emit_refcount_fix()
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QPoint, QPointF, Qt, QTimer  # noqa: E402
+from PySide6.QtGui import QWheelEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication, QScrollBar, QTableView  # noqa: E402
 
 from agent_desktop.calls import CallService  # noqa: E402
 from agent_desktop.dialplan import DialPlan  # noqa: E402
@@ -37,22 +65,16 @@ from sip.config import SipConfig  # noqa: E402
 from sip.engine import SipEngine  # noqa: E402
 from sip.recorder import StereoRecorder  # noqa: E402
 
+TICK_MS = 16
+ROWS_PER_TICK = 30  # 30 rows / 16 ms = 1875 rows/s: a fast fling through the list
+ANGLE_PER_NOTCH = 120  # one wheel notch; Qt scrolls wheelScrollLines() (3) rows per notch
+STALL_S = 0.02  # a GIL wait this long is noted with its time (a frame is 20 ms)
 
-def wait(seconds: float) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(int(seconds * 1000), loop.quit)
-    loop.exec()
 
-
-class Scroller:
-    """The customer list as the agent scrolls it: real model, real view, real database."""
-
-    ROWS_PER_TICK = 30
-    TICK_MS = 16
+class _Scroller:
+    """Shared: the database, the model, the wrap at the end and the row count."""
 
     def __init__(self, db_path: Path) -> None:
-        from PySide6.QtWidgets import QTableView
-
         from agent_desktop.search import CustomerSearch
         from ui.customer_list_model import CustomerListModel
 
@@ -60,43 +82,248 @@ class Scroller:
             raise SystemExit(f"customer database {db_path} does not exist")
         self.db = Database.open(db_path)
         self.model = CustomerListModel(CustomerSearch(self.db, PhoneNormalizer("CN")))
+        self.ticks = 0
+        self.rows = 0
+        self.wraps = 0
+        self._last = 0
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+
+    def bar(self) -> QScrollBar:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._last = self.bar().value()
+        self.timer.start()
+
+    def _count(self) -> None:
+        value = self.bar().value()
+        if value > self._last:
+            self.rows += value - self._last
+        self._last = value
+
+    def _tick(self) -> None:
+        self.ticks += 1
+        self._count()
+        bar = self.bar()
+        if bar.value() >= bar.maximum() and not self.model.canFetchMore():
+            bar.setValue(0)  # the whole list seen: start again at the top
+            self._last = 0
+            self.wraps += 1
+            return
+        self._scroll()
+
+    def _scroll(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> dict[str, int]:
+        self.timer.stop()
+        self._count()
+        out = {"scrolled_rows": self.rows, "scroll_ticks": self.ticks,
+               "scroll_wraps": self.wraps, "rows_loaded": self.model.rowCount()}
+        self.close()
+        self.db.close()
+        return out
+
+
+class WheelScroller(_Scroller):
+    """The real list panel, scrolled by wheel events that Qt handles in its event loop."""
+
+    def __init__(self, db_path: Path) -> None:
+        super().__init__(db_path)
+        from ui.customer_list_panel import CustomerListPanel
+
+        self.panel = CustomerListPanel(self.model)
+        self.panel.resize(900, 640)
+        self.panel.show()
+        self.panel.load()
+        self.view: QTableView = self.panel.table
+
+    def bar(self) -> QScrollBar:
+        return self.view.verticalScrollBar()
+
+    def _scroll(self) -> None:
+        # Qt scrolls at most a page per wheel event: split the tick's rows into events no
+        # larger than a page (the panel shows ~24 rows).
+        per_notch = max(1, QCoreApplication.instance().wheelScrollLines())  # type: ignore[union-attr]
+        page = max(1, self.bar().pageStep())
+        left = ROWS_PER_TICK
+        viewport = self.view.viewport()
+        pos = QPointF(viewport.width() / 2, viewport.height() / 2)
+        glob = QPointF(viewport.mapToGlobal(pos.toPoint()))
+        while left > 0:
+            rows = min(left, page)
+            angle = -(rows * ANGLE_PER_NOTCH) // per_notch
+            ev = QWheelEvent(pos, glob, QPoint(0, 0), QPoint(0, angle),
+                             Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                             Qt.ScrollPhase.NoScrollPhase, False)
+            QCoreApplication.postEvent(viewport, ev)
+            left -= rows
+
+    def close(self) -> None:
+        self.panel.close()
+
+
+class RepaintScroller(_Scroller):
+    """Session 2's harness: a bare QTableView, scroll bar set and repainted from Python."""
+
+    def __init__(self, db_path: Path) -> None:
+        super().__init__(db_path)
         self.view = QTableView()
         self.view.setModel(self.model)
         self.view.resize(900, 600)
         self.view.show()
         self.model.set_query("")
-        self.ticks = 0
-        self.rows = 0
-        self.timer = QTimer()
-        self.timer.setInterval(self.TICK_MS)
-        self.timer.timeout.connect(self._tick)
+
+    def bar(self) -> QScrollBar:
+        return self.view.verticalScrollBar()
+
+    def _scroll(self) -> None:
+        self.bar().setValue(self.bar().value() + ROWS_PER_TICK)  # per-item scrolling: rows
+        self.view.viewport().repaint()  # paint now, from Python: GIL held throughout
+
+    def close(self) -> None:
+        self.view.close()
+
+
+class GilProbe:
+    """A diagnostic thread that sleeps 5 ms at a time and notes how late it got the GIL
+    back, at the audio threads' scheduling (real-time where allowed): what a port callback
+    waits for when it needs the GIL. Costs ~200 short GIL acquisitions a second."""
+
+    SLEEP_S = 0.005
+
+    def __init__(self) -> None:
+        self.late: list[float] = []
+        self.stalls: list[tuple[float, float]] = []  # (monotonic start, length s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gil-probe", daemon=True)
 
     def start(self) -> None:
-        self.timer.start()
+        self._thread.start()
 
-    def _tick(self) -> None:
-        bar = self.view.verticalScrollBar()
-        if bar.value() >= bar.maximum() and not self.model.canFetchMore():
-            bar.setValue(0)  # the whole list seen: start again at the top
-        else:
-            bar.setValue(bar.value() + self.ROWS_PER_TICK)  # per-item scrolling: rows
-            self.rows += self.ROWS_PER_TICK
-        self.view.viewport().repaint()  # paint now, as a visible window would
-        self.ticks += 1
+    def _run(self) -> None:
+        # As the audio threads are raised; where refused it runs at normal priority.
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_RR, os.sched_param(4))
+        while not self._stop.is_set():
+            t = time.monotonic()
+            time.sleep(self.SLEEP_S)
+            late = time.monotonic() - t - self.SLEEP_S
+            self.late.append(late)
+            if late > STALL_S:
+                self.stalls.append((t + self.SLEEP_S, late))
 
-    def stop(self) -> dict[str, int]:
-        self.timer.stop()
-        out = {"scrolled_rows": self.rows, "scroll_ticks": self.ticks,
-               "rows_loaded": self.model.rowCount()}
-        self.view.close()
-        self.db.close()
-        return out
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join()
+        late = sorted(self.late)
+        if not late:
+            return {}
+
+        def ms(q: float) -> float:
+            return round(1000 * late[min(len(late) - 1, int(q * len(late)))], 2)
+
+        return {"n": len(late), "p50_ms": ms(0.5), "p99_ms": ms(0.99),
+                "max_ms": round(1000 * late[-1], 2),
+                "over_20ms": sum(1 for x in late if x > 0.02)}
+
+
+class GcWatch:
+    """Notes every garbage collection of 2 ms or more (a collection holds the GIL)."""
+
+    MIN_S = 0.002
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[float, float, int]] = []  # (monotonic start, length s, gen)
+        self._t0 = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.monotonic()
+        elif (took := time.monotonic() - self._t0) >= self.MIN_S:
+            self.runs.append((self._t0, took, info["generation"]))
+
+    def start(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> dict[str, Any]:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+        return {f"gen{g}": [sum(1 for r in self.runs if r[2] == g),
+                            round(1000 * max([r[1] for r in self.runs if r[2] == g] or [0]), 1)]
+                for g in (0, 1, 2)}
+
+
+def explain(events: list[tuple[str, float]], gaps: list[tuple[str, float, float]],
+            probe: GilProbe, gcw: GcWatch, t0: float) -> list[dict[str, Any]]:
+    """Each under/overrun with what was happening around it: the GIL stall and the
+    collection (if any) from 20 ms before to 60 ms after, and every long pause of a ring's
+    reader or writer (`gaps`: (side, when it came back, length)) that ended in that span."""
+    def near(at: float, start: float, length: float) -> bool:
+        return start - 0.02 <= at <= start + length + 0.06
+
+    out = []
+    for what, at in sorted(events, key=lambda e: e[1]):
+        stall = next((late for start, late in probe.stalls if near(at, start, late)), None)
+        run = next((took for start, took, _g in gcw.runs if near(at, start, took)), None)
+        out.append({"what": what, "t_s": round(at - t0, 2),
+                    "gil_stall_ms": None if stall is None else round(1000 * stall),
+                    "gc_ms": None if run is None else round(1000 * run),
+                    "gaps": [f"{side} {round(1000 * length)} ms" for side, back, length in gaps
+                             if near(at, back - length, length)]})
+    return out
+
+
+def make_scroller(mode: str) -> _Scroller | None:
+    """`scroll=DB` → WheelScroller, `scroll-repaint=DB` → RepaintScroller, else None."""
+    kind, _, path = mode.partition("=")
+    if kind == "scroll":
+        return WheelScroller(Path(path))
+    if kind == "scroll-repaint":
+        return RepaintScroller(Path(path))
+    return None
+
+
+Step = Iterator[float]  # a call script yields how many seconds to wait before going on
+
+
+def run_script(script: Step, done: Callable[[], None]) -> None:
+    """Drive `script` from the running event loop: each yielded delay is a timer."""
+    def step() -> None:
+        try:
+            delay = next(script)
+        except StopIteration:
+            done()
+            return
+        QTimer.singleShot(max(0, int(delay * 1000)), step)
+
+    QTimer.singleShot(0, step)
+
+
+def busy_load() -> QTimer:
+    """The synthetic stand-in: 20 ms of Python every 100 ms on the GUI thread."""
+    def busy() -> None:
+        end = time.perf_counter() + 0.02
+        while time.perf_counter() < end:
+            pass
+
+    load = QTimer()
+    load.timeout.connect(busy)
+    load.start(100)
+    return load
 
 
 def main() -> int:
     uri, recdir, seconds, mic, headset = (sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]),
                                           sys.argv[4], sys.argv[5])
     app = QApplication([sys.argv[0], "-platform", "offscreen"])
+    app.setQuitOnLastWindowClosed(False)  # closing the list must not end the script
     tmp = Path(tempfile.mkdtemp())
     settings = Settings.load(tmp / "settings.toml")
     settings.set("audio.input_device", mic)
@@ -123,35 +350,53 @@ def main() -> int:
     counters: list[tuple[int, int]] = []
     bridge.counters.connect(lambda u, o: counters.append((u, o)))
     mode = sys.argv[6] if len(sys.argv) > 6 else ""
-    scroll = Scroller(Path(mode.split("=", 1)[1])) if mode.startswith("scroll=") else None
-    if mode == "load":
-        def busy() -> None:
-            end = time.perf_counter() + 0.02
-            while time.perf_counter() < end:
-                pass
+    scroll = make_scroller(mode)
+    probe = GilProbe()
+    gcw = GcWatch()
+    load = busy_load() if mode == "load" else None
+    out: dict[str, Any] = {}
 
-        load = QTimer()
-        load.timeout.connect(busy)
-        load.start(100)
-    log_id = calls.dial(None, uri)
-    if scroll is not None:
-        scroll.start()
-    t0 = time.monotonic()
-    while "connected" not in states and time.monotonic() - t0 < 5:
-        wait(0.01)
-    connected_at = time.monotonic()
-    wait(3.0)
-    calls.set_mute(log_id, True)
-    mute_at = time.monotonic() - connected_at
-    wait(0.6)
-    calls.set_mute(log_id, False)
-    unmute_at = time.monotonic() - connected_at
-    wait(max(0.0, seconds - (time.monotonic() - connected_at)))
-    calls.hangup(log_id)
-    scrolled = scroll.stop() if scroll is not None else {}
-    t1 = time.monotonic()
-    while not (ended and recs) and time.monotonic() - t1 < 5:
-        wait(0.02)
+    def call() -> Step:
+        log_id = calls.dial(None, uri)
+        if scroll is not None:
+            scroll.start()
+        probe.start()
+        gcw.start()
+        t0 = time.monotonic()
+        while "connected" not in states and time.monotonic() - t0 < 5:
+            yield 0.01
+        connected_at = time.monotonic()
+        yield 3.0
+        calls.set_mute(log_id, True)
+        mute_at = time.monotonic() - connected_at
+        frozen_in_call = gc.get_freeze_count()
+        yield 0.6
+        calls.set_mute(log_id, False)
+        out["mute"] = [mute_at, time.monotonic() - connected_at]
+        yield max(0.0, seconds - (time.monotonic() - connected_at))
+        events = [(f"{side} {kind}", at) for side, ring in (("mic", bridge.mic_ring),
+                                                             ("headset", bridge.speaker_ring))
+                  for kind, times in (("underrun", ring.underrun_times),
+                                      ("overrun", ring.overrun_times)) for at in tuple(times)]
+        gaps = [(f"{side} {kind}", back, length)
+                for side, ring in (("mic", bridge.mic_ring), ("headset", bridge.speaker_ring))
+                for kind, back, length in tuple(ring.gaps)]
+        calls.hangup(log_id)
+        out["gc"] = gcw.stop()
+        out["gil_probe"] = probe.stop()
+        out["events"] = explain(events, gaps, probe, gcw, connected_at)
+        out["t0_monotonic"] = connected_at
+        if scroll is not None:
+            out.update(scroll.stop())
+        if load is not None:
+            load.stop()
+        t1 = time.monotonic()
+        while not (ended and recs) and time.monotonic() - t1 < 5:
+            yield 0.02
+        out["gc_frozen"] = [frozen_in_call, gc.get_freeze_count()]
+
+    run_script(call(), app.quit)
+    app.exec()
     engine.stop()
     bridge.shutdown()
     db.close()
@@ -161,9 +406,8 @@ def main() -> int:
         "recording": None if info is None else {
             "path": info.path, "sha256": info.sha256,  # type: ignore[attr-defined]
             "duration_s": info.duration_s},  # type: ignore[attr-defined]
-        "mute": [mute_at, unmute_at],
         "counters": counters[-1] if counters else None,
-        **scrolled,
+        **out,
     }), flush=True)
     del app
     return 0
