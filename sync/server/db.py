@@ -162,20 +162,38 @@ class ServerDatabase:
         so the error handlers answer 503/507/400 exactly as for the ORM paths, and a
         connection the database dropped is invalidated instead of going back to the pool.
         """
+        with self._driver(None if self.is_postgres else "BEGIN", commit=False) as cur:
+            yield cur
+
+    @contextmanager
+    def driver_write(self) -> Iterator[Any]:
+        """`driver_read` for a write: the same writer queue as `write` (SQLite), committed
+        when the block ends without an exception, rolled back otherwise."""
+        begin = None if self.is_postgres else "BEGIN IMMEDIATE"
+        with self._writer_queue(), self._driver(begin, commit=True) as cur:
+            yield cur
+
+    @contextmanager
+    def _driver(self, begin: str | None, commit: bool) -> Iterator[Any]:
         fairy = self.engine.raw_connection()
         conn: Any = fairy.driver_connection
         dialect = self.engine.dialect
         cur = None
         try:
+            ok = False
             try:
                 cur = conn.cursor()
-                if not self.is_postgres:
-                    cur.execute("BEGIN")  # one snapshot for every statement below
+                if begin:
+                    cur.execute(begin)
                 yield cur
+                ok = True
             finally:
                 if cur is not None:
                     cur.close()
-                conn.rollback()  # a read: nothing to keep (sqlite3 ends our BEGIN too)
+                if ok and commit:
+                    conn.commit()
+                else:  # a read keeps nothing; a failed write keeps nothing
+                    conn.rollback()
         except dialect.loaded_dbapi.Error as exc:
             gone = dialect.is_disconnect(exc, fairy, cur)
             if gone:
@@ -204,30 +222,47 @@ class ServerDatabase:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
+        with self._writer_queue(), self._write() as s, s.begin():
+            yield s
+
+    @contextmanager
+    def _writer_queue(self) -> Iterator[None]:
+        """SQLite has one writer at a time: queue on locks, not in the busy handler (see
+        the module docstring). The thread lock is re-entrant; the file lock is taken once,
+        by the outermost writer of this thread. PostgreSQL: nothing to wait for here."""
         if self.is_postgres:
-            with self._write() as s, s.begin():
-                yield s
+            yield
             return
-        # SQLite has one writer at a time: queue on locks, not in the busy handler (see
-        # the module docstring). The thread lock is re-entrant; the file lock is taken
-        # once, by the outermost writer of this thread.
         with self._sqlite_write_lock:
             outer = getattr(self._held, "depth", 0) == 0
             self._held.depth = getattr(self._held, "depth", 0) + 1
             try:
-                with (self._file_lock if outer and self._file_lock else nullcontext()), \
-                        self._write() as s, s.begin():
-                    yield s
+                with self._file_lock if outer and self._file_lock else nullcontext():
+                    yield
             finally:
                 self._held.depth -= 1
 
     def run_write(self, fn: Callable[[Session], T], attempts: int = 5) -> T:
         """Run `fn` in a write transaction, retrying PostgreSQL deadlocks/serialization
         failures and a lost insert race on a unique key (the retry then sees the row)."""
+        return self._retrying(lambda: self._in_session(fn), attempts)
+
+    def run_driver_write(self, fn: Callable[[Any], T], attempts: int = 5) -> T:
+        """`run_write` for a function of a driver cursor (`driver_write`)."""
+        return self._retrying(lambda: self._in_driver(fn), attempts)
+
+    def _in_session(self, fn: Callable[[Session], T]) -> T:
+        with self.write() as s:
+            return fn(s)
+
+    def _in_driver(self, fn: Callable[[Any], T]) -> T:
+        with self.driver_write() as cur:
+            return fn(cur)
+
+    def _retrying(self, attempt_once: Callable[[], T], attempts: int) -> T:
         for attempt in range(1, attempts + 1):
             try:
-                with self.write() as s:
-                    return fn(s)
+                return attempt_once()
             except (IntegrityError, DBAPIError) as exc:
                 code = getattr(getattr(exc, "orig", None), "sqlstate", None)
                 retryable = isinstance(exc, IntegrityError) or code in ("40001", "40P01")

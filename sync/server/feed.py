@@ -7,7 +7,7 @@ Python check for pushed mutations and as SQL for pulls — and both live here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
@@ -32,7 +32,17 @@ PG_XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 PENDING = "pending_changes"  # Session.info key of queued change-log entries
 
 
-def can_see(p: Principal, rec: Record) -> bool:
+class Audience(Protocol):
+    """What `can_see` reads of a row: a `Record`, or a driver-level row of the push path."""
+
+    @property
+    def owner_user_id(self) -> int | None: ...
+
+    @property
+    def team_id(self) -> int | None: ...
+
+
+def can_see(p: Principal, rec: Audience) -> bool:
     if p.role == "admin":
         return True
     if rec.owner_user_id is not None and rec.owner_user_id == p.user_id:
