@@ -1,4 +1,5 @@
-"""Fast path for the client's initial download: search triggers off, one index rebuild.
+"""Fast path for the client's initial download: search triggers and secondary indexes
+off, one index rebuild.
 
 Why: every customer, phone and tag inserted by a pulled page fires the search triggers
 (trigram + bigram FTS updates and the search document), roughly ten times the cost of the
@@ -8,15 +9,23 @@ triggers are dropped and the search index is rebuilt once when the last page is 
 Incremental pulls keep the triggers: rebuilding the whole index for a handful of rows
 would cost far more than the triggers do.
 
-Crash safety: the triggers' SQL is saved in `sync_state` (key `SUSPENDED_KEY`) in the same
-transaction that drops them, and the rebuild + re-creation + removal of that key commit
-together. So at any instant either the triggers exist, or the key says they are missing and
-holds what is needed to put them back. A process that dies mid-download leaves the key;
-`SyncClient.pull` (or `recover_search_index` at start-up) sees it and rebuilds before doing
-anything else, so search never stays stale across a restart. SQLite DDL is transactional;
-the only care needed is that Python's sqlite3 (legacy transaction mode) opens the
-transaction at the first DML statement, so the key is written (and flushed) before the
-first DROP TRIGGER.
+A first download (not a reset, whose rows mostly exist and go through the general path)
+also drops the synced tables' secondary indexes (`ix_*`: by customer, name key, E.164,
+list covering indexes; never a UNIQUE one, which the fast path relies on) and creates them
+again, sorted in one pass each, before the index rebuild: maintaining them row by row in
+random key order cost ~4 s of the 17 s of CPU of a 100k download (measured, see
+docs/decisions.md). Only the download itself writes in that window; reads still work,
+by scanning, and nothing reads these tables per row meanwhile.
+
+Crash safety: the triggers' and indexes' SQL is saved in `sync_state` (key
+`SUSPENDED_KEY`) in the same transaction that drops them, and the re-creation + rebuild +
+removal of that key commit together. So at any instant either everything exists, or the
+key says what is missing and holds what is needed to put it back. A process that dies
+mid-download leaves the key; `SyncClient.pull` (or `recover_search_index` at start-up)
+sees it and restores before doing anything else, so search never stays stale across a
+restart. SQLite DDL is transactional; the only care needed is that Python's sqlite3
+(legacy transaction mode) opens the transaction at the first DML statement, so the key is
+written (and flushed) before the first DROP.
 
 While triggers are off, local edits made meanwhile are not indexed until the rebuild (a
 search during the first download is incomplete anyway); the rebuild covers every row.
@@ -27,12 +36,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from agent_desktop.search import rebuild_index
+from agent_desktop.search_bulk import rebuild_search_index
 from agent_desktop.store.db import Database
+from agent_desktop.store.outbox import ENTITIES
 from sync.client import state
 
 log = logging.getLogger(__name__)
@@ -46,11 +57,52 @@ class SearchIndexError(RuntimeError):
     migrations left it)."""
 
 
+@dataclass
+class _Saved:
+    """What a suspension dropped, as stored under `SUSPENDED_KEY`: (name, sql) pairs."""
+
+    triggers: list[tuple[str, str]]
+    indexes: list[tuple[str, str]] = field(default_factory=list)
+
+    def dump(self) -> str:
+        return json.dumps({"triggers": self.triggers, "indexes": self.indexes})
+
+    @classmethod
+    def load(cls, saved: str) -> _Saved:
+        """Also reads the plain list of triggers that versions before the index
+        suspension saved (a crash of such a version may have left one)."""
+        try:
+            value = json.loads(saved)
+            if isinstance(value, list):
+                value = {"triggers": value}
+            return cls([(str(n), str(sql)) for n, sql in value["triggers"]],
+                       [(str(n), str(sql)) for n, sql in value.get("indexes", [])])
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SearchIndexError(f"The saved search triggers are unreadable ({exc}); the "
+                                   "database needs repair.") from exc
+
+
 def _triggers(conn: Connection) -> list[tuple[str, str]]:
     rows = conn.exec_driver_sql(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
         " AND name LIKE ? ESCAPE '\\' ORDER BY name", (_TRIGGER_PATTERN,)).all()
     return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def _bulk_tables() -> list[str]:
+    return sorted({model.__table__.name for model in ENTITIES.values()})  # type: ignore[attr-defined]
+
+
+def _secondary_indexes(conn: Connection) -> list[tuple[str, str]]:
+    """Explicit non-unique indexes of the synced tables (autoindexes have no SQL; UNIQUE
+    ones enforce the uuid identity the fast path depends on, so they stay)."""
+    tables = _bulk_tables()
+    marks = ", ".join("?" * len(tables))
+    rows = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        f" AND tbl_name IN ({marks}) ORDER BY name", tuple(tables)).all()
+    return [(str(n), str(sql)) for n, sql in rows
+            if not str(sql).lstrip().upper().startswith("CREATE UNIQUE")]
 
 
 def _require_transaction(conn: Connection, what: str) -> None:
@@ -65,53 +117,61 @@ def is_suspended(session: Session) -> bool:
     return state.get(session, SUSPENDED_KEY) is not None
 
 
-def suspend_search_triggers(session: Session) -> bool:
-    """Drop the search triggers inside the caller's transaction, saving their SQL.
+def suspend_search_triggers(session: Session, *, drop_indexes: bool = False) -> bool:
+    """Drop the search triggers (and with `drop_indexes` the synced tables' secondary
+    indexes) inside the caller's transaction, saving their SQL.
 
     Returns False (and changes nothing) when they are already suspended.
     """
     if is_suspended(session):
         return False
     conn = session.connection()
-    triggers = _triggers(conn)
-    if not triggers:
+    saved = _Saved(_triggers(conn), _secondary_indexes(conn) if drop_indexes else [])
+    if not saved.triggers:
         raise SearchIndexError("The search triggers are missing and no saved copy exists: "
                                "is the database migrated?")
-    state.put(session, SUSPENDED_KEY, json.dumps(triggers))
+    state.put(session, SUSPENDED_KEY, saved.dump())
     session.flush()  # the INSERT opens the SQLite transaction before any DDL
     _require_transaction(conn, "drop the search triggers")
-    for name, _sql in triggers:
+    for name, _sql in saved.triggers:
         conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-    log.info("initial sync: %d search triggers suspended until the download ends",
-             len(triggers))
+    for name, _sql in saved.indexes:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    log.info("initial sync: %d search triggers and %d indexes suspended until the download "
+             "ends", len(saved.triggers), len(saved.indexes))
     return True
 
 
 def restore_search_index(session: Session) -> bool:
-    """Rebuild the whole search index and re-create the saved triggers, in the caller's
-    transaction; returns False when nothing was suspended."""
-    saved = state.get(session, SUSPENDED_KEY)
-    if saved is None:
+    """Re-create the saved indexes, rebuild the whole search index and re-create the saved
+    triggers, in the caller's transaction; returns False when nothing was suspended."""
+    raw_saved = state.get(session, SUSPENDED_KEY)
+    if raw_saved is None:
         return False
-    try:
-        triggers = [(str(n), str(sql)) for n, sql in json.loads(saved)]
-    except (ValueError, TypeError) as exc:
-        raise SearchIndexError(f"The saved search triggers are unreadable ({exc}); the "
-                               "database needs repair.") from exc
-    if not triggers:
+    saved = _Saved.load(raw_saved)
+    if not saved.triggers:
         raise SearchIndexError("The saved copy of the search triggers is empty.")
     started = time.perf_counter()
     conn = session.connection()
     state.drop(session, SUSPENDED_KEY)
     session.flush()  # DML first: the DDL below must be inside the transaction
     _require_transaction(conn, "re-create the search triggers")
+    # Indexes first: the search documents' view finds each customer's phones and tags
+    # through the by-customer indexes (without them the rebuild is quadratic).
+    present = {str(n) for (n,) in conn.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'index'").all()}
+    for name, sql in saved.indexes:
+        if name not in present:
+            conn.exec_driver_sql(sql)
+    indexed = time.perf_counter()
+    rebuild_search_index(conn)
     existing = {name for name, _sql in _triggers(conn)}
-    rebuild_index(conn, 0)
-    for name, sql in triggers:
+    for name, sql in saved.triggers:
         if name not in existing:
             conn.exec_driver_sql(sql)
-    log.info("search index rebuilt and %d triggers restored in %.1f s", len(triggers),
-             time.perf_counter() - started)
+    log.info("%d indexes re-created in %.1f s, search index rebuilt and %d triggers "
+             "restored in %.1f s", len(saved.indexes), indexed - started,
+             len(saved.triggers), time.perf_counter() - indexed)
     return True
 
 

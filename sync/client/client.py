@@ -455,10 +455,11 @@ class SyncClient:
         almost all new (a reset's rows mostly exist already, so it skips the fast path).
         """
         if initial and page.has_more:
-            # Initial download of more than one page: search triggers off until the last
-            # page (no-op when already suspended).
+            # Initial download of more than one page: search triggers (and, for a first
+            # download, secondary indexes) off until the last page (no-op when already
+            # suspended).
             self._search_maybe_suspended = True
-            suspend_search_triggers(s)
+            suspend_search_triggers(s, drop_indexes=fast)
         applied = apply_initial_page(s, page.changes, utcnow()) if fast else None
         if applied is None:
             try:

@@ -95,7 +95,8 @@ class Install:
 def triggers_always_on() -> Iterator[None]:
     """The client as it was before the fast path: search triggers fire for every pulled
     row (the 'before' figure of the initial pull)."""
-    with mock.patch.object(client_module, "suspend_search_triggers", lambda _s: False):
+    with mock.patch.object(client_module, "suspend_search_triggers",
+                           lambda _s, **_kw: False):
         yield
 
 

@@ -68,6 +68,15 @@ def trigger_count(db: Database) -> int:
             " AND name LIKE '%\\_search\\_%' ESCAPE '\\'")).scalar_one())
 
 
+def index_sql(db: Database) -> list[tuple[str, str]]:
+    """Explicit (secondary) indexes of the customer tables, dropped during a download."""
+    with db.engine.connect() as conn:
+        return [(str(n), str(q)) for n, q in conn.execute(text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            " AND tbl_name IN ('customers', 'phone_numbers', 'tags', 'notes', 'tasks')"
+            " ORDER BY name")).all()]
+
+
 def test_killed_initial_download_is_repaired_and_resumed(server: ServerProcess,
                                                          tmp_path: Path) -> None:
     err = (tmp_path / "child.err").open("w")
@@ -99,7 +108,7 @@ def test_killed_initial_download_is_repaired_and_resumed(server: ServerProcess,
     # What the crash left: part of the download, triggers suspended, the key saying so.
     db = Database.open(tmp_path / "victim.sqlite3")
     try:
-        assert trigger_count(db) == 0
+        assert trigger_count(db) == 0 and index_sql(db) == []
         with db.transaction() as s:
             assert state.get(s, SUSPENDED_KEY) is not None
             assert state.get(s, state.CURSOR) is not None
@@ -120,6 +129,7 @@ def test_killed_initial_download_is_repaired_and_resumed(server: ServerProcess,
         fresh = Database.open(tmp_path / "fresh.sqlite3")  # what the migrations install
         try:
             assert trigger_count(install.db) == trigger_count(fresh) > 0
+            assert index_sql(install.db) == index_sql(fresh) != []
         finally:
             fresh.close()
         with install.db.transaction() as s:

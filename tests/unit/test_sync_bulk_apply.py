@@ -4,6 +4,7 @@ the last page, and rebuilt after an interrupted download or a crash (a new proce
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,15 @@ def trigger_count(db: Database) -> int:
         return int(conn.execute(text(
             "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
             " AND name LIKE '%\\_search\\_%' ESCAPE '\\'")).scalar_one())
+
+
+def index_sql(db: Database) -> list[tuple[str, str]]:
+    """Explicit indexes of the synced tables (what a first download drops for a while)."""
+    with db.engine.connect() as conn:
+        return [(str(n), str(q)) for n, q in conn.execute(text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            " AND tbl_name IN ('customers', 'phone_numbers', 'tags', 'notes', 'tasks',"
+            " 'call_logs', 'recordings') ORDER BY name")).all()]
 
 
 def found(db: Database, query: str) -> list[str]:
@@ -98,13 +108,22 @@ def test_multi_page_initial_pull_suspends_triggers_and_indexes_everything(
     client = SyncClient(db, server)  # type: ignore[arg-type]
     client.group_rows = 1  # one page per transaction: each commit is observable
     installed = trigger_count(db)
-    assert installed > 0
+    indexes = index_sql(db)
+    assert installed > 0 and len(indexes) >= 10
 
     after_page: list[int] = []
-    result = client.pull(lambda done, total: after_page.append(trigger_count(db)))
+    indexes_after_page: list[list[tuple[str, str]]] = []
+
+    def progress(done: int, total: int) -> None:
+        after_page.append(trigger_count(db))
+        indexes_after_page.append(index_sql(db))
+
+    result = client.pull(progress)
 
     assert result.applied == 6 and result.pages == 3
     assert after_page == [0, 0, installed]  # restored by the last page's commit
+    # secondary indexes: off for the download, the same ones back with the last page
+    assert indexes_after_page == [[], [], indexes]
     # before page 1: triggers on; page 2 is requested while page 1 is being applied
     # (look-ahead), so it may see either; page 3 after page 1's commit: suspended
     assert seen[0] == installed and seen[1] in (installed, 0) and seen[2] == 0
@@ -162,6 +181,7 @@ def test_crash_mid_download_is_repaired_by_the_next_process(tmp_path: Path) -> N
     path = tmp_path / "crash.sqlite3"
     db = Database.open(path)
     installed = trigger_count(db)
+    indexes = index_sql(db)
 
     def die_on_second(n: int) -> None:
         if n == 1:
@@ -174,7 +194,7 @@ def test_crash_mid_download_is_repaired_by_the_next_process(tmp_path: Path) -> N
     with pytest.raises(KeyboardInterrupt):
         client.pull()
     client._restore_search_if_suspended = original  # type: ignore[method-assign]
-    assert trigger_count(db) == 0
+    assert trigger_count(db) == 0 and index_sql(db) == []
     with db.transaction() as s:
         assert state.get(s, SUSPENDED_KEY) is not None
     db.close()
@@ -189,6 +209,7 @@ def test_crash_mid_download_is_repaired_by_the_next_process(tmp_path: Path) -> N
         with pytest.raises(TransientError):
             client2.pull()
         assert trigger_count(db2) == installed
+        assert index_sql(db2) == indexes
         assert found(db2, "Anna") == ["Anna Schmidt"]
         # and local edits are indexed by the triggers again
         with db2.transaction() as s:
@@ -228,3 +249,44 @@ def test_unreadable_saved_triggers_are_a_clear_error(db: Database) -> None:
         state.put(s, SUSPENDED_KEY, "not json")
     with pytest.raises(SearchIndexError, match="unreadable"), db.transaction() as s:
         restore_search_index(s)
+
+
+def test_reset_download_keeps_the_indexes(db: Database) -> None:
+    """A reset re-downloads rows that mostly exist (general path, lookups by uuid and by
+    customer): only the triggers are suspended, the indexes stay."""
+    client = SyncClient(db, PagedServer(PAGES))  # type: ignore[arg-type]
+    client.pull()
+    indexes = index_sql(db)
+    installed = trigger_count(db)
+    seen: list[tuple[int, int]] = []
+    client._transport = PagedServer(  # type: ignore[assignment]
+        PAGES, on_request=lambda n: seen.append((trigger_count(db), len(index_sql(db)))))
+    client.group_rows = 1
+    client._start_reset()
+    result = client.pull()
+    assert result.applied == 6
+    assert (0, len(indexes)) in seen  # mid-download: triggers off, indexes on
+    assert index_sql(db) == indexes and trigger_count(db) == installed
+    assert found(db, "hamburg") == ["Anna Schmidt", "Bernd Meyer", "王小明"]
+
+
+def test_saved_state_of_an_older_version_is_restored(db: Database) -> None:
+    """Before indexes were suspended too, the key held a plain list of triggers; a crash
+    of that version must still be repaired."""
+    installed = trigger_count(db)
+    with db.engine.connect() as conn:
+        triggers = [list(r) for r in conn.execute(text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+            " AND name LIKE '%\\_search\\_%' ESCAPE '\\'")).all()]
+    with db.transaction(applying_remote=True) as s:
+        s.connection().exec_driver_sql("UPDATE sync_state SET value = value WHERE 0")
+        state.put(s, SUSPENDED_KEY, json.dumps(triggers))
+        s.flush()
+        for name, _sql in triggers:
+            s.connection().exec_driver_sql(f'DROP TRIGGER "{name}"')
+    with db.transaction() as s:
+        s.add(Customer(name="Olga Oldformat"))
+    assert trigger_count(db) == 0 and found(db, "Olga") == []
+    assert recover_search_index(db) is True
+    assert trigger_count(db) == installed
+    assert found(db, "Olga") == ["Olga Oldformat"]
