@@ -224,7 +224,8 @@ def build(args: argparse.Namespace, argv: Sequence[str] = (), *,
     ctx.keep.append(AfterFirstPaint(ctx.window.customer_list.table,
                                     lambda: _after_first_paint(ctx)))
     ctx.window.show()
-    ctx.keep.append(startup.probe_when_built(start, ctx.window))
+    if (probe := startup.probe_when_built(start, ctx.window)) is not None:
+        ctx.keep.append(probe)
     _start_script(ctx, start.app)
     return ctx
 

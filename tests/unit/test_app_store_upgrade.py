@@ -341,3 +341,25 @@ def test_keep_updating_closes_nothing(qtbot: QtBot) -> None:
     assert window.progress.maximum() == 0  # busy again: a migration does not say how far
     window.done()
     assert not window.isVisible()
+
+
+def test_a_locked_database_behind_the_schema_is_refused_in_plain_words(
+        app_root: Path, qtbot: QtBot) -> None:
+    """Another window holds the file: the upgrade does not start; the agent is told."""
+    path = AppPaths.from_root(app_root).database
+    path.parent.mkdir(parents=True, exist_ok=True)
+    make_old_database(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    start = _startup(app_root)
+    fatal: list[str] = []
+    try:
+        db = startup.open_store(start, fatal.append)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        start.release_logging()
+    assert db is None
+    assert len(fatal) == 1 and "locked" in fatal[0]
+    assert state(path) == ("0002", set(), ROWS)
+    assert not path.with_name(path.name + ".before-0003").exists()
