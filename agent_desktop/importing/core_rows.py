@@ -17,11 +17,10 @@ from __future__ import annotations
 import json
 import operator
 import os
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Table
 from sqlalchemy.orm import Session
 
 from agent_desktop.store.models import (
@@ -29,12 +28,18 @@ from agent_desktop.store.models import (
     Base,
     Customer,
     Note,
-    Outbox,
     PhoneNumber,
     Tag,
     utcnow,
 )
 from agent_desktop.store.outbox import ENTITY_OF, LOCAL_ONLY, PARENT_FKS, REMOTE
+
+# `json.dumps(fields, ensure_ascii=False, default=str)` as the hook writes it, without
+# building an encoder per row.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+# Every column but the autoincrement key, each row given in full (as the hook's insert).
+_OUTBOX_SQL = ("INSERT INTO outbox (entity, entity_uuid, op, changed_fields, base_version,"
+               " schema_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
 
 
 def _defaults(table: Table) -> dict[str, Any | Callable[[], Any]]:
@@ -52,23 +57,33 @@ def _defaults(table: Table) -> dict[str, Any | Callable[[], Any]]:
     return out
 
 
+# Hex digit of the variant nibble: RFC 4122 sets its top two bits to 10.
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
 class _Uuids:
     """Random (version 4) UUIDs as text, like `models.new_uuid`, from one `os.urandom`
     call per 1,024 instead of one per row (measured: the per-row call cost more than the
-    row's INSERT on this VM)."""
+    row's INSERT on this VM), formatted from one hex string per block: the same text as
+    `str(uuid.UUID(bytes=b, version=4))` (version nibble 4, variant bits 10) at a quarter
+    of its cost (3.7 → 1.0 µs)."""
 
     _BLOCK = 1024
 
     def __init__(self) -> None:
-        self._buf = b""
-        self._at = 0
+        self._texts: list[str] = []
+
+    @staticmethod
+    def block(raw: bytes) -> list[str]:
+        h = raw.hex()
+        return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{_VARIANT[h[i + 16]]}"
+                f"{h[i + 17:i + 20]}-{h[i + 20:i + 32]}" for i in range(0, len(h), 32)]
 
     def take(self) -> str:
-        if self._at >= len(self._buf):
-            self._buf, self._at = os.urandom(16 * self._BLOCK), 0
-        raw = self._buf[self._at:self._at + 16]
-        self._at += 16
-        return str(uuid.UUID(bytes=raw, version=4))
+        if not self._texts:
+            self._texts = self.block(os.urandom(16 * self._BLOCK))
+            self._texts.reverse()
+        return self._texts.pop()
 
 
 class _TableRows:
@@ -90,27 +105,31 @@ class _TableRows:
         # Every column present (None where the model has no default), so that each row
         # binds the same parameters; callables other than uuid and the stamps are
         # evaluated per row.
-        self._blank = {k: None for k in self._columns}
+        self._blank: dict[str, Any] = {k: None for k in self._columns}
         self._blank.update({k: v for k, v in defaults.items() if not callable(v)})
         self._calls = {k: v for k, v in defaults.items()
                        if callable(v) and k not in self._stamps and k != "uuid"}
-        # The hook walks `mapper.column_attrs`: the same order, the same exclusions.
-        self._wire = [k for k in self._columns if k not in LOCAL_ONLY]
+        # The hook walks `mapper.column_attrs`: the same order, the same exclusions;
+        # a parent key travels as the parent's uuid under its wire name.
+        self._wire = [(k, *PARENT_FKS.get(k, (k, None))) for k in self._columns
+                      if k not in LOCAL_ONLY]
         self._sql = (f"INSERT INTO {table.name} ({', '.join(self._columns)}) VALUES"
                      f" ({', '.join('?' for _ in self._columns)})")
         self._values = operator.itemgetter(*self._columns)
         self.rows: list[dict[str, Any]] = []
+        self._now = ""
+        self._template = self._blank
 
     def add(self, values: dict[str, Any], now: str) -> None:
-        row = {**self._blank, **values}
+        """One row: the given values over a fresh uuid over the batch's template (blank
+        row with the batch's time stamps), so a row costs one dict build."""
+        if now != self._now:
+            self._now = now
+            self._template = {**self._blank, **{k: now for k in self._stamps}}
+        row = {**self._template, "uuid": self._uuids.take(), **values}
         for key, default in self._calls.items():
             if key not in values:
                 row[key] = default()
-        if "uuid" not in values:
-            row["uuid"] = self._uuids.take()
-        for key in self._stamps:
-            if key not in values:
-                row[key] = now
         self.rows.append(row)
 
     def insert(self, conn: Connection) -> None:
@@ -118,21 +137,20 @@ class _TableRows:
         more than SQLite's insert itself."""
         conn.exec_driver_sql(self._sql, [self._values(r) for r in self.rows])
 
-    def outbox(self, uuid_of: dict[tuple[type, int], str], now: str) -> list[dict[str, Any]]:
+    def outbox(self, uuid_of: dict[tuple[type, int], str],
+               now: str) -> list[tuple[str, str, str, str, int, int, str]]:
+        """The hook's rows as `_OUTBOX_SQL` parameters, its JSON text byte for byte."""
+        entity, wire, encode = self.entity, self._wire, _ENCODE
         out = []
         for row in self.rows:
             fields: dict[str, Any] = {}
-            for key in self._wire:
-                value = row.get(key)
-                if key in PARENT_FKS:
-                    wire, parent = PARENT_FKS[key]
-                    fields[wire] = None if value is None else uuid_of[(parent, value)]
-                else:
-                    fields[key] = value
-            out.append({"entity": self.entity, "entity_uuid": row["uuid"], "op": "upsert",
-                        "changed_fields": json.dumps(fields, ensure_ascii=False, default=str),
-                        "base_version": 0, "schema_version": SCHEMA_VERSION,
-                        "created_at": now})
+            for key, name, parent in wire:
+                value = row[key]
+                if parent is not None and value is not None:
+                    value = uuid_of[(parent, value)]
+                fields[name] = value
+            out.append((entity, row["uuid"], "upsert", encode(fields), 0, SCHEMA_VERSION,
+                        now))
         return out
 
 
@@ -156,13 +174,13 @@ class CoreBatch:
         uuid_of: dict[tuple[type, int], str] = {(Customer, r["id"]): r["uuid"]
                                                 for r in self.customers.rows}
         conn = s.connection()
-        outbox: list[dict[str, Any]] = []
+        outbox: list[tuple[str, str, str, str, int, int, str]] = []
         for part in parts:
             if part.rows:
                 part.insert(conn)
                 outbox += part.outbox(uuid_of, self.now)
         if outbox and not s.info.get(REMOTE):
-            conn.execute(insert(Outbox), outbox)
+            conn.exec_driver_sql(_OUTBOX_SQL, outbox)
         for part in parts:
             part.rows.clear()
         self.now = utcnow()

@@ -16,6 +16,7 @@ from enum import StrEnum
 import phonenumbers
 
 from agent_desktop.customers import MAX_NAME, MAX_NOTE, MAX_TAG, STAGES, STATUSES, name_key
+from agent_desktop.importing.phone_cache import PhoneCache
 from agent_desktop.phones import NormalizedPhone, PhoneNormalizer
 
 
@@ -224,10 +225,13 @@ class RowConverter:
     """Turns the values of one row into a CustomerDraft under a fixed mapping."""
 
     def __init__(self, mapping: list[Field], headers: list[str],
-                 normalizer: PhoneNormalizer, *, pad_short: bool = False) -> None:
+                 normalizer: PhoneNormalizer, *, pad_short: bool = False,
+                 phones: PhoneCache | None = None) -> None:
         """`pad_short`: a spreadsheet row simply ends at its last filled cell, so short
-        rows are normal there; in CSV a short row means a lost separator."""
+        rows are normal there; in CSV a short row means a lost separator. `phones`: the
+        import's parsed numbers, shared by its scan and its run."""
         check_mapping(mapping, headers)
+        self._phones = phones if phones is not None else PhoneCache()
         self.mapping = mapping
         self.headers = headers
         self._default = normalizer
@@ -331,7 +335,7 @@ class RowConverter:
         for raw, label in phones:
             if len(raw) > 40:
                 raise RowRejected(f"phone “{raw[:20]}…” is longer than 40 characters")
-            n = normalizer.normalize(raw)
+            n = self._phones.normalize(normalizer, raw)
             key = n.e164 or n.rev_digits or raw
             if key in seen_phones:
                 continue

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from agent_desktop.importing.mapping import Field
+from agent_desktop.importing.phone_cache import PhoneCache
 from agent_desktop.importing.readers import ReadOptions, SourceFormat
 
 
@@ -97,6 +98,8 @@ class ImportPlan:
     warnings: list[RowProblem]
     groups: list[DuplicateGroup]
     group_of_line: dict[int, int]
+    # The scan's parsed numbers, reused by the run (each number parsed once per import).
+    phones: PhoneCache = field(default_factory=PhoneCache, repr=False, compare=False)
 
     def set_all(self, action: DuplicateAction) -> None:
         for g in self.groups:

@@ -14,7 +14,7 @@ from the file is always applied: missing it could mean calling someone who asked
 from __future__ import annotations
 
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from agent_desktop.importing.core_rows import CoreBatch
 from agent_desktop.importing.indexing import triggers_suspended
@@ -176,14 +176,45 @@ class BatchWriter:
         return "merged"
 
     def finish(self, s: Session) -> None:
-        """End of a batch: insert the queued customers, then apply the merges in order."""
-        self.settle(s)
-        for cid, draft, warnings in self._deferred:
-            target = self._live(s, cid)
-            if target is None:  # deleted by an earlier merge's cascade? never silently
-                raise RuntimeError(f"line {draft.line}: customer {cid} to merge into vanished")
-            self.merge(s, target, draft, warnings)
+        """End of a batch: insert the queued customers, then apply the merges in order.
+
+        Both happen with the search triggers suspended (for a batch big enough): each
+        merge used to flush its phones and tags under the triggers, re-indexing its
+        customer two or three times (~5 ms a merge). The existing customers merged into
+        are re-indexed once each afterwards, by the triggers themselves
+        (`indexing.triggers_suspended(touched=...)`); the merge targets and their
+        numbers, tags and notes are loaded in three queries for the whole batch instead
+        of four per merge.
+        """
+        count, merges = len(self._core), self._deferred
+        if not count and not merges:
+            return
+        s.flush()  # edits made so far, while the search triggers are in place
+        # Ids from `_first_id` on are this batch's new customers, indexed as a block.
+        touched = {cid for cid, _d, _w in merges if not count or cid < self._first_id}
+        with triggers_suspended(s, self._first_id, count, touched):
+            if count:
+                self._core.flush(s)
+            if merges:
+                # Held here: the session's identity map keeps unmodified objects only
+                # while something else refers to them.
+                loaded = self._load(s, {cid for cid, _d, _w in merges})
+                with s.no_autoflush:
+                    for cid, draft, warnings in merges:
+                        target = self._live(s, cid)
+                        if target is None:  # deleted by an earlier merge? never silently
+                            raise RuntimeError(f"line {draft.line}: customer {cid} to merge "
+                                               "into vanished")
+                        self._merge(s, target, draft, warnings)
+                del loaded
         self._deferred.clear()
+
+    @staticmethod
+    def _load(s: Session, ids: set[int]) -> list[Customer]:
+        """Customers with their numbers, tags and notes into the session's identity map."""
+        return list(s.scalars(select(Customer).where(Customer.id.in_(ids))
+                  .options(selectinload(Customer.phones), selectinload(Customer.tags),
+                           selectinload(Customer.notes))))
 
     def merge(self, s: Session, c: Customer, draft: CustomerDraft,
               warnings: list[RowProblem]) -> None:

@@ -9,6 +9,13 @@ naive baseline, in the same run on its own fresh file: one ORM `session.add` per
 through the relationships with the search triggers in place, one commit at the end (the
 obvious implementation), over the first `--baseline-rows` rows of the same kind of file,
 compared with ours over the same rows (`small_rows_per_s`).
+
+Diagnostics (not targets): where the run's wall time went — this thread's CPU
+(`run_cpu_s`), its wait for a CPU while runnable (`run_runqueue_wait_s`, from
+/proc/thread-self/schedstat: other processes' load), and the rest (`run_blocked_s`: I/O and
+page-cache throttling while writing) — plus what the run wrote (`run_written_mib`); and
+`small_reimport_rows_per_s`: the small file imported a second time into the same database,
+where every row is a duplicate of an existing customer and is merged into it.
 """
 
 from __future__ import annotations
@@ -63,6 +70,25 @@ def naive_import(db: Any, path: Path) -> None:
             s.add(c)
 
 
+def _runqueue_wait_s() -> float:
+    """Seconds this thread has waited, runnable, for a CPU (0 where schedstat is absent)."""
+    try:
+        return int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _written_bytes() -> int:
+    """Bytes this process handed to write(2) and friends so far (0 if unknown)."""
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("wchar:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def run(argv: Sequence[str], bench_dir: Path) -> dict[str, Any]:
     from agent_desktop.importing import ImportService
     from agent_desktop.phones import PhoneNormalizer
@@ -87,9 +113,11 @@ def run(argv: Sequence[str], bench_dir: Path) -> dict[str, Any]:
         plan = service.scan(preview)
         t2 = time.perf_counter()
         c2 = time.process_time()
+        q2, w2 = _runqueue_wait_s(), _written_bytes()
         result = service.run(plan)
         t3 = time.perf_counter()
         c3 = time.process_time()
+        q3, w3 = _runqueue_wait_s(), _written_bytes()
         db.close()
         out.update({
             "preview_ms": round((t1 - t0) * 1000, 1),
@@ -100,6 +128,11 @@ def run(argv: Sequence[str], bench_dir: Path) -> dict[str, Any]:
             # processes of a loaded machine do not inflate as they do wall time.
             "scan_cpu_rows_per_s": round(args.rows / max(1e-9, c2 - c1)),
             "run_cpu_rows_per_s": round(args.rows / max(1e-9, c3 - c2)),
+            "run_wall_s": round(t3 - t2, 2),
+            "run_cpu_s": round(c3 - c2, 2),
+            "run_runqueue_wait_s": round(q3 - q2, 2),
+            "run_blocked_s": round(max(0.0, (t3 - t2) - (c3 - c2) - (q3 - q2)), 2),
+            "run_written_mib": round((w3 - w2) / 2**20),
             "load_avg_1m": round(os.getloadavg()[0], 1),
             "imported": result.imported, "merged": result.merged,
             "rejected": len(result.rejected), "duplicate_groups": len(plan.groups),
@@ -115,6 +148,10 @@ def run(argv: Sequence[str], bench_dir: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
         ours.run(ours.scan(ours.preview(small)))
         out["small_rows_per_s"] = round(n / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        again = ours.run(ours.scan(ours.preview(small)))
+        out["small_reimport_rows_per_s"] = round(n / (time.perf_counter() - t0))
+        out["small_reimport_merged"] = again.merged
         ours_db.close()
         base_db = Database.open(root / "baseline.sqlite3")
         t0 = time.perf_counter()
