@@ -182,8 +182,7 @@ def open_store(start: Startup, fatal: Callable[[str], None]) -> Database | None:
     """
     from agent_desktop.store_upgrade import upgrade_due
 
-    due = upgrade_due(start.paths.database)
-    if due is not None:
+    if upgrade_due(start.paths.database) is not None:
         start.timer.mark("migration check (sqlite3)")
         return _open_with_progress(start, fatal)
     from agent_desktop.store.db import Database, StoreError
