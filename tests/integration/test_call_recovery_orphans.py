@@ -13,10 +13,6 @@ file holds more than half a second of audio.
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
 import time
 import wave
 from collections.abc import Iterator
@@ -27,96 +23,54 @@ import pytest
 from agent_desktop.call_recovery import INTERRUPTED_REASON, recover_interrupted_calls, sidecar_path
 from agent_desktop.store.db import Database
 from agent_desktop.store.models import CallLog, Outbox, Recording
+from tests.integration.rig.killed_call import (
+    CallChild,
+    line_for_killed_app,
+    run_until_killed,
+    say,
+    worker_main,
+)
 from tests.integration.rig.simline import SimLine
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 
 
 def worker(argv: list[str]) -> int:  # pragma: no cover - runs in the child process
-    import argparse
-
-    from PySide6.QtCore import QCoreApplication, QTimer
-
-    from agent_desktop.calls import CallService
-    from agent_desktop.dialplan import DialPlan
-    from agent_desktop.phones import PhoneNormalizer
-    from sip.config import SipConfig
-    from sip.engine import SipEngine
-    from sip.recorder import StereoRecorder
-
-    p = argparse.ArgumentParser()
-    p.add_argument("--db", type=Path, required=True)
-    p.add_argument("--rec", type=Path, required=True)
-    p.add_argument("--uri", required=True)
-    args = p.parse_args(argv)
-    app = QCoreApplication([])
-    db = Database.open(args.db)
-    engine = SipEngine(SipConfig(bind_address="127.0.0.1", recordings_dir=args.rec),
-                       recorder_factory=StereoRecorder)
-    engine.start()
-
-    def say(line: str) -> None:
-        os.write(1, (line + "\n").encode())
+    child = CallChild.start(argv)
 
     def hold_here(_call_id: int, path: str) -> None:
         say(f"WAV {path}")
         time.sleep(60)  # the test kills us in here, before the row is written
 
-    engine.recording_started.connect(hold_here)  # before CallService connects its slot
-
-    class NoCallers:
-        def caller_id(self, number: str) -> int | None:
-            return None
-
-    calls = CallService(db, engine, DialPlan(PhoneNormalizer("CN"), ""), NoCallers(),
-                        recordings_dir=args.rec)
-    log_id = calls.dial(None, args.uri)
+    child.engine.recording_started.connect(hold_here)  # before CallService connects its slot
+    log_id = child.call_service().dial(None, child.uri)
     say(f"CALLLOG {log_id}")
-    QTimer.singleShot(30_000, app.quit)  # never reached in the test: it kills us first
-    app.exec()
-    return 1
+    return child.run()
 
 
 @pytest.fixture
 def line() -> Iterator[SimLine]:
-    peer = SimLine(ring_ms=100, media_timeout_s=2)
-    yield peer
-    assert peer.stop() == 0, "\n".join(peer.lines[-30:])
+    yield from line_for_killed_app()
 
 
 def run_and_kill(tmp_path: Path, uri: str) -> tuple[int, Path]:
     """Start the worker; SIGKILL it once its row-less WAV holds > 0.5 s of audio."""
-    cmd = [sys.executable, "-m", "tests.integration.test_call_recovery_orphans", "worker",
-           "--db", str(tmp_path / "agent.sqlite3"), "--rec", str(tmp_path / "rec"),
-           "--uri", uri]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
-    assert proc.stdout is not None
-    seen: list[str] = []
-    log_id, wav = 0, None
-    try:
-        for raw in proc.stdout:
-            seen.append(raw.decode(errors="replace").rstrip())
-            if seen[-1].startswith("CALLLOG "):
-                log_id = int(seen[-1].split()[1])
-            if seen[-1].startswith("WAV "):
-                wav = Path(seen[-1][4:])
-                deadline = time.monotonic() + 20
-                while time.monotonic() < deadline and (
-                        not wav.exists() or wav.stat().st_size < 44 + 16000 * 4 // 2):
-                    time.sleep(0.05)
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-        assert proc.wait(20) == -signal.SIGKILL, "\n".join(seen)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        proc.stdout.close()
-    assert log_id and wav is not None, "\n".join(seen)
-    return log_id, wav
+
+    def grown(line: str) -> bool:
+        if not line.startswith("WAV "):
+            return False
+        wav = Path(line[4:])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (
+                not wav.exists() or wav.stat().st_size < 44 + 16000 * 4 // 2):
+            time.sleep(0.05)
+        return True
+
+    seen = run_until_killed("tests.integration.test_call_recovery_orphans", tmp_path, uri,
+                            grown)
+    log_ids = [int(ln.split()[1]) for ln in seen if ln.startswith("CALLLOG ")]
+    assert log_ids and seen[-1].startswith("WAV "), "\n".join(seen)
+    return log_ids[0], Path(seen[-1][4:])
 
 
 def test_recording_killed_before_its_row_is_linked_to_its_call(tmp_path: Path,
@@ -162,5 +116,4 @@ def test_recording_killed_before_its_row_is_linked_to_its_call(tmp_path: Path,
 
 
 if __name__ == "__main__":  # pragma: no cover
-    if len(sys.argv) > 1 and sys.argv[1] == "worker":
-        sys.exit(worker(sys.argv[2:]))
+    worker_main(worker)

@@ -10,10 +10,6 @@ simulated line, printing `CONNECTED`/`RINGING` once that state is committed to t
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,46 +19,26 @@ import pytest
 from agent_desktop.call_recovery import INTERRUPTED_REASON, recover_interrupted_calls
 from agent_desktop.store.db import Database
 from agent_desktop.store.models import CallLog, Recording
+from tests.integration.rig.killed_call import (
+    CallChild,
+    line_for_killed_app,
+    run_until_killed,
+    say,
+    worker_main,
+)
 from tests.integration.rig.simline import SimLine
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 
 
 def worker(argv: list[str]) -> int:  # pragma: no cover - runs in the child process
-    import argparse
+    from PySide6.QtCore import QTimer
 
-    from PySide6.QtCore import QCoreApplication, QTimer
-
-    from agent_desktop.calls import CallService
-    from agent_desktop.dialplan import DialPlan
-    from agent_desktop.phones import PhoneNormalizer
-    from sip.config import SipConfig
-    from sip.engine import SipEngine
-    from sip.recorder import StereoRecorder
-
-    p = argparse.ArgumentParser()
-    p.add_argument("--db", type=Path, required=True)
-    p.add_argument("--rec", type=Path, required=True)
-    p.add_argument("--uri", required=True)
-    args = p.parse_args(argv)
-    app = QCoreApplication([])
-    db = Database.open(args.db)
-    engine = SipEngine(SipConfig(bind_address="127.0.0.1", recordings_dir=args.rec),
-                       recorder_factory=StereoRecorder)
-    engine.start()
-
-    class NoCallers:
-        def caller_id(self, number: str) -> int | None:
-            return None
-
-    calls = CallService(db, engine, DialPlan(PhoneNormalizer("CN"), ""), NoCallers(),
-                        recordings_dir=args.rec)
+    child = CallChild.start(argv)
+    db, engine = child.db, child.engine
+    calls = child.call_service()
     recording: list[Path] = []
     engine.recording_started.connect(lambda _c, path: recording.append(Path(path)))
-
-    def say(line: str) -> None:
-        os.write(1, (line + "\n").encode())
 
     def committed(log_id: int, state: str) -> bool:
         with db.session() as s:
@@ -78,45 +54,23 @@ def worker(argv: list[str]) -> int:  # pragma: no cover - runs in the child proc
             say(f"RINGING {lid}")
 
     calls.call_state.connect(lambda lid, st: say(f"STATE {lid} {st}"))
-    log_id = calls.dial(None, args.uri)
+    log_id = calls.dial(None, child.uri)
     say(f"CALLLOG {log_id}")
     timer = QTimer()
     timer.timeout.connect(tick)
     timer.start(100)
-    QTimer.singleShot(30_000, app.quit)  # never reached in the test: it kills us first
-    app.exec()
-    return 1
+    return child.run()
 
 
 @pytest.fixture
 def line() -> Iterator[SimLine]:
-    peer = SimLine(ring_ms=100, media_timeout_s=2)
-    yield peer
-    assert peer.stop() == 0, "\n".join(peer.lines[-30:])
+    yield from line_for_killed_app()
 
 
 def run_and_kill(tmp_path: Path, uri: str, until: str) -> int:
     """Start the worker, SIGKILL it at its first `until` line; returns the CallLog id."""
-    cmd = [sys.executable, "-m", "tests.integration.test_sip_interrupted", "worker",
-           "--db", str(tmp_path / "agent.sqlite3"), "--rec", str(tmp_path / "rec"),
-           "--uri", uri]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
-    assert proc.stdout is not None
-    seen: list[str] = []
-    try:
-        for raw in proc.stdout:
-            seen.append(raw.decode(errors="replace").rstrip())
-            if seen[-1].startswith(until):
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-        assert proc.wait(20) == -signal.SIGKILL, "\n".join(seen)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        proc.stdout.close()
+    seen = run_until_killed("tests.integration.test_sip_interrupted", tmp_path, uri,
+                            lambda line: line.startswith(until))
     return int(seen[-1].split()[1])
 
 
@@ -173,5 +127,4 @@ def test_killed_while_ringing_is_a_failed_call(tmp_path: Path, line: SimLine) ->
 
 
 if __name__ == "__main__":  # pragma: no cover
-    if len(sys.argv) > 1 and sys.argv[1] == "worker":
-        sys.exit(worker(sys.argv[2:]))
+    worker_main(worker)
