@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 # (browse, prefix tier and every tier's rows), caller ID's index, the trigram index and the
 # rows it joins, digit checks, caller ID's row lookups (an incoming call wants its name in
 # under 1 ms), and last the bigram index of 1-2 character queries (budget 70 ms, not 5).
-# `{obj}` is the table or index; a test checks each one exists in a migrated database.
+# The second field names the b-tree read; a test checks each exists in a migrated database.
 WARM_STEPS: tuple[tuple[str, str, str], ...] = (
     ("list rows", "ix_customers_list",
      "SELECT count(*) FROM customers INDEXED BY ix_customers_list"),
@@ -114,16 +114,23 @@ class SearchWarmer:
             self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Interrupt the pass and wait for the thread (an app closing must not wait for it)."""
+        """Interrupt the pass and wait for the thread (an app closing must not wait for it).
+
+        The interrupt is repeated while waiting: one sent just before the thread starts its
+        next statement would be lost (SQLite ignores an interrupt when nothing runs)."""
         with self._lock:
             self._stop.set()
-            if self._conn is not None:
-                self._conn.interrupt()
             thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                log.warning("search warm-up did not stop within %.1f s", timeout)
+        if thread is None or thread is threading.current_thread():
+            return
+        deadline = time.monotonic() + timeout
+        while thread.is_alive() and time.monotonic() < deadline:
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.interrupt()
+            thread.join(0.05)
+        if thread.is_alive():
+            log.warning("search warm-up did not stop within %.1f s", timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
         """True once the pass has ended (finished, stopped or refused)."""
