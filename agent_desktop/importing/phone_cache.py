@@ -15,7 +15,7 @@ twice as before.
 
 from __future__ import annotations
 
-from agent_desktop.phones import NormalizedPhone, PhoneNormalizer, reverse_digits
+from agent_desktop.phones import NormalizedPhone, PhoneNormalizer
 
 DEFAULT_LIMIT = 250_000
 
@@ -42,14 +42,18 @@ class PhoneCache:
         found = known.get(raw)
         if found is not None:
             self.hits += 1
-            if isinstance(found, str):
-                return NormalizedPhone(raw, found, reverse_digits(found), True)
+            if isinstance(found, str):  # "+" and ASCII digits, checked when stored
+                return NormalizedPhone(raw, found, found[:0:-1], True)
             return found
         self.misses += 1
         n = normalizer.normalize(raw)
         if self._size < self.limit:
             self._size += 1
-            known[raw] = n.e164 if n.valid and n.e164 is not None and not n.problem else n
+            e164 = n.e164
+            plain = (n.valid and not n.problem and e164 is not None and e164[:1] == "+"
+                     and e164[1:].isdigit() and e164.isascii()
+                     and n.rev_digits == e164[:0:-1])
+            known[raw] = e164 if plain and e164 is not None else n
         return n
 
     def clear(self) -> None:
