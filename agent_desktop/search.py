@@ -23,7 +23,7 @@ bigram table `customer_grams` answers (tiers 1, 2, 3: a name containing "小明"
 company containing it). A query made only of digits and phone punctuation ("138 0013",
 "+49 151") is searched as one run of digits in the phones column only; from 5 digits on,
 FTS5 is asked only for the two rarest trigrams of the run NEAR each other and LIKE checks
-the run itself (`_DigitStats`: common trigrams such as "861" make the phrase walk huge
+the run itself (`DigitStats`: common trigrams such as "861" make the phrase walk huge
 doclists). Reads go straight to the pooled sqlite3 handle (`_fetch`); display columns come
 from the covering indexes of migration 0003.
 """
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -46,6 +45,7 @@ from agent_desktop.list_query import DISPLAY_COLUMNS as _DISPLAY
 from agent_desktop.list_query import ID_COL as _ID
 from agent_desktop.list_query import NAME_KEY_COL as _NAME_KEY
 from agent_desktop.phones import PhoneNormalizer, digits_of
+from agent_desktop.search_digits import DigitStats
 from agent_desktop.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class _Plan:
     table: str  # customer_fts | customer_grams | customer_search_docs (1-2 digits)
     match_any: str  # every term anywhere (a LIKE pattern for customer_search_docs)
     match_name: str | None  # every term in the name; None: no name tier (digit queries)
-    digits: str = ""  # a digit query of >= 3 digits (may be narrowed by `_DigitStats`)
+    digits: str = ""  # a digit query of >= 3 digits (may be narrowed by `DigitStats`)
 
 
 
@@ -158,87 +158,13 @@ def _short_terms(query: str) -> list[str]:
 
 
 
-class _DigitStats:
-    """How common each digit trigram is in the phones column, from a small sample.
-
-    Why: a digit query is a trigram phrase, and FTS5 walks the doclist of every trigram of
-    it. Some trigrams sit in most numbers ("861" of +86 1xx, "491" of +49 1xx): counting
-    "861" alone costs ~30 ms at 1M customers, so "486135" cost 8.4 ms of CPU while
-    `NEAR("486" "135", 2)` costs 0.5 ms. Queries of 5+ digits therefore ask FTS5 for the
-    two rarest trigrams at their distance and check the exact digit run with LIKE on the
-    few candidates. The sample only steers the choice; results are exact either way.
-    """
-
-    CHUNKS = 6
-    CHUNK_ROWS = 300
-    MAX_AGE_S = 600.0
-    # A sample of a nearly empty store (first start, before an import or the first sync)
-    # is taken again soon: the store may hold a million rows a minute later.
-    SMALL_MAX_AGE_S = 10.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._share: dict[str, float] = {}
-        self._docs = 0
-        self._taken_at = -1e18
-
-    def share(self, conn: Connection) -> dict[str, float]:
-        with self._lock:
-            full = self._docs >= self.CHUNKS * self.CHUNK_ROWS
-            if time.monotonic() - self._taken_at > (
-                    self.MAX_AGE_S if full else self.SMALL_MAX_AGE_S):
-                self._share = self._sample(conn)
-                self._taken_at = time.monotonic()
-            return self._share
-
-    def _sample(self, conn: Connection) -> dict[str, float]:
-        """Contiguous id ranges spread over the table: a few pages each, not a scan."""
-        lo, hi = conn.exec_driver_sql(
-            "SELECT min(id), max(id) FROM customer_search_docs").one()
-        self._docs = 0
-        if lo is None:
-            return {}
-        counts: dict[str, int] = {}
-        docs = 0
-        step = max(1, (int(hi) - int(lo)) // self.CHUNKS)
-        for start in range(int(lo), int(hi) + 1, step):
-            for (phones,) in conn.exec_driver_sql(
-                    "SELECT phones FROM customer_search_docs WHERE id >= ? AND id < ?"
-                    " ORDER BY id LIMIT ?", (start, start + step, self.CHUNK_ROWS)):
-                docs += 1
-                for gram in {phones[i:i + 3] for i in range(len(phones) - 2)}:
-                    counts[gram] = counts.get(gram, 0) + 1
-        self._docs = docs
-        return {g: n / docs for g, n in counts.items()}
-
-    @staticmethod
-    def narrow(digits: str, share: dict[str, float]) -> tuple[str, str, int] | None:
-        """The two trigrams of `digits` least likely to occur together, and how many
-        tokens apart they are; None when the whole phrase is as cheap (<= 4 digits)."""
-        if len(digits) < 5 or not share:
-            return None
-        grams = [digits[i:i + 3] for i in range(len(digits) - 2)]
-        f = [share.get(g, 0.0) for g in grams]
-
-        def cost(i: int, j: int) -> tuple[float, int]:
-            # Reading both doclists, plus the candidates both occur in (each fetched and
-            # checked: ~20x a doclist entry). Overlapping trigrams share digits, so they
-            # are not independent: each extra digit is roughly 1 in 10.
-            d = j - i
-            both = f[i] * f[j] if d >= 3 else min(f[i], f[j]) * 10.0 ** -d
-            return f[i] + f[j] + 20.0 * both, -d
-
-        _c, i, j = min((cost(i, j), i, j) for i in range(len(grams))
-                       for j in range(i + 1, len(grams)))
-        return grams[i], grams[j], j - i - 1
-
 class CustomerSearch:
     """Read-only queries behind the customer list and caller ID; safe from any thread."""
 
     def __init__(self, db: Database, normalizer: PhoneNormalizer) -> None:
         self._db = db
         self._normalizer = normalizer
-        self._digit_stats = _DigitStats()
+        self._digit_stats = DigitStats()
 
     # ----------------------------------------------------------------- list pages
     def page(self, query: str, after: PageKey | None, limit: int) -> SearchPage:
@@ -276,7 +202,7 @@ class CustomerSearch:
         """Walk the tiers from the `after` position until `limit + 1` rows are found."""
         tier = 1 if after is None else _tier_of(_check_key(after, None))
         if plan.digits:
-            near = _DigitStats.narrow(plan.digits, self._digit_stats.share(conn))
+            near = DigitStats.narrow(plan.digits, self._digit_stats.share(conn))
             if near is not None:
                 a, b, gap = near
                 plan = _Plan(None, "customer_fts", f"phones : NEAR({_quote(a)} {_quote(b)},"

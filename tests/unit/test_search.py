@@ -304,7 +304,7 @@ def test_bad_page_arguments_are_refused(search: CustomerSearch) -> None:
     with pytest.raises(ValueError, match="at least one row"):
         search.page("x", None, 0)
     with pytest.raises(ValueError, match="Not a page key"):
-        search.page("abc", ("junk",), 10)  # type: ignore[arg-type]
+        search.page("abc", ("junk",), 10)
     with pytest.raises(ValueError, match="Not a page key"):
         search.page("", (2, 5), 10)
 
@@ -426,7 +426,7 @@ def test_long_digit_runs_use_the_rarest_trigrams_and_stay_exact(db: Database) ->
     """5+ digits: FTS5 is asked for the two rarest trigrams NEAR each other (a common one
     such as "861" of every +86 1xx number costs a walk of half the index), and LIKE on the
     digit run drops candidates that have both trigrams but not the run."""
-    from agent_desktop.search import _DigitStats
+    from agent_desktop.search_digits import DigitStats
 
     common = [add(db, f"Common {i}", phones=[f"+86 138 0000 {i:04d}"]) for i in range(30)]
     hit = add(db, "Hit", phones=["+86 139 4861 3500"])
@@ -435,8 +435,8 @@ def test_long_digit_runs_use_the_rarest_trigrams_and_stay_exact(db: Database) ->
     with db.engine.connect() as conn:
         share = search._digit_stats.share(conn)
     assert share["861"] > 0.9 and share["486"] < 0.1
-    assert _DigitStats.narrow("486135", share) == ("486", "135", 2)
-    assert _DigitStats.narrow("4861", share) is None  # short: the phrase itself
+    assert DigitStats.narrow("486135", share) == ("486", "135", 2)
+    assert DigitStats.narrow("4861", share) is None  # short: the phrase itself
     assert ids(search, "486135") == [hit]
     assert ids(search, "135486") == [near_miss]
     assert ids(search, "8613800000") == common
@@ -477,3 +477,22 @@ def test_list_rows_come_from_covering_indexes(db: Database, search: CustomerSear
             assert "TEMP B-TREE" not in plan, plan
             if "FROM customers c WHERE" in statement:  # browse and prefix tiers
                 assert "COVERING INDEX ix_customers_list" in plan, plan
+
+
+def test_long_digit_runs_take_the_cheapest_of_phrase_and_trigram_pairs(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shares measured at 1M: adjacent trigrams (a 4-digit run) leave ~900 candidates to
+    check, two trigrams further apart a few dozen; when every trigram is rare enough the
+    exact phrase checks none. Either road returns the same rows."""
+    from agent_desktop.search_digits import DigitStats
+
+    share = {"827": 0.016, "272": 0.006, "720": 0.013, "205": 0.024}
+    assert DigitStats.narrow("827205", share) == ("272", "205", 1)
+    assert DigitStats.narrow("75086", {"750": 0.032, "508": 0.014, "086": 0.149}) is None
+    hit = add(db, "Hit", phones=["+86 139 8272 0500"])
+    add(db, "Both trigrams, not the run", phones=["+86 139 2720 5000", "+1 205 272 0000"])
+    search = CustomerSearch(db, NORMALIZER)
+    roads = [("272", "205", 1), ("827", "205", 2), None]
+    for road in roads:
+        monkeypatch.setattr(DigitStats, "narrow", staticmethod(lambda d, s, r=road: r))
+        assert ids(search, "827205") == [hit], road
