@@ -69,12 +69,23 @@ class BridgeConfig:
     dropped down to `*_keep_ms`, so latency can never creep (measured: a sink that
     starts late otherwise leaves the ring full, +120 ms, for the whole call)."""
 
-    mic_ring_ms: int = 160
+    mic_ring_ms: int = 240
     mic_prebuffer_ms: int = 40
     mic_keep_ms: int = 80
-    speaker_ring_ms: int = 120
+    #: A ring that stays above this level for a second holds latency, not a burst: it is
+    #: trimmed to `*_keep_ms` (ByteRing `high`). The capacity above it absorbs a producer
+    #: catching up after a stall (session 3: 160/120 ms capacities turned such bursts
+    #: into an overrun followed by an underrun).
+    mic_high_ms: int = 120
+    speaker_ring_ms: int = 240
     speaker_prebuffer_ms: int = 40
     speaker_keep_ms: int = 60
+    speaker_high_ms: int = 100
+    #: Adaptive prebuffers: each underrun adds half the initial prebuffer, up to this, for
+    #: the rest of the call (ByteRing `grow_to`): +20 ms per step costs 20 ms of latency
+    #: in that direction, only in calls that proved the machine jittery.
+    mic_grow_to_ms: int = 80
+    speaker_grow_to_ms: int = 80
     #: Real-time scheduling for the audio threads where allowed (sip.audio.priority).
     realtime: bool = True
     #: Keep the pre-call heap out of garbage collection while audio flows
@@ -140,9 +151,11 @@ class AudioBridge(QObject):
         cfg = config or BridgeConfig()
         ms = BYTES_PER_MS
         self.mic_ring = ByteRing(cfg.mic_ring_ms * ms, cfg.mic_prebuffer_ms * ms,
-                                 cfg.mic_keep_ms * ms)
+                                 cfg.mic_keep_ms * ms, high=cfg.mic_high_ms * ms,
+                                 grow_to=cfg.mic_grow_to_ms * ms)
         self.speaker_ring = ByteRing(cfg.speaker_ring_ms * ms, cfg.speaker_prebuffer_ms * ms,
-                                     cfg.speaker_keep_ms * ms)
+                                     cfg.speaker_keep_ms * ms, high=cfg.speaker_high_ms * ms,
+                                     grow_to=cfg.speaker_grow_to_ms * ms)
         self._thread = QThread()
         self._thread.setObjectName("audio-bridge")
         self._io = AudioIO(self.mic_ring, self.speaker_ring)

@@ -69,8 +69,8 @@ class RingReader(QIODevice):
             # The sink stopped pulling for a while (PulseAudio starting a stream can
             # take 0.5–2 s; a suspended device resuming): whatever piled up is stale and
             # would otherwise stay as latency for the rest of the call. Drops during
-            # the stream's start-up are not the call's overruns.
-            dropped = ring.trim_to(ring.prebuffer)
+            # the stream's start-up are not the call's overruns; later ones are.
+            dropped = ring.trim_to(ring.prebuffer, count=self._reads > STARTUP_READS)
             log.debug("headset sink resumed after a stall; %d stale bytes dropped", dropped)
         if self._reads == STARTUP_READS:
             # While a stream starts, the sound server pulls faster than real time to fill
@@ -277,8 +277,13 @@ class AudioIO(QObject):
 
     @Slot()
     def _on_mic_data(self) -> None:
-        if self._source_dev is not None:
-            self._mic_ring.write(self._source_dev.readAll().data())
+        # read(n), not readAll(): PySide6 releases the GIL around readAll() (allow-thread)
+        # and this thread would then queue for it a second time per chunk.
+        dev = self._source_dev
+        if dev is not None:
+            n = dev.bytesAvailable()
+            if n > 0:
+                self._mic_ring.write(dev.read(n).data())
 
     @Slot(QAudio.State)
     def _on_sink_state(self, state: QAudio.State) -> None:

@@ -31,7 +31,9 @@ class ByteRing:
     they are safe to call from pjmedia's clock thread callbacks.
     """
 
-    def __init__(self, capacity: int, prebuffer: int = 0, keep: int | None = None) -> None:
+    def __init__(self, capacity: int, prebuffer: int = 0, keep: int | None = None, *,
+                 high: int | None = None, settle_s: float = 1.0,
+                 grow_to: int | None = None) -> None:
         """`prebuffer` bytes must accumulate before reads return audio (a tiny jitter
         buffer): the OS delivers audio in bursts (PulseAudio: ~64 ms chunks), so reading
         20 ms frames from an almost empty ring would chop every burst. Until primed, and
@@ -41,6 +43,22 @@ class ByteRing:
         overflow. Dropping only the excess would leave the ring at capacity, every
         following write would overflow again and the latency would stay at its maximum;
         dropping down to `keep` costs one audible skip and restores a low latency.
+
+        `high` (optional) lets the capacity absorb bursts without turning them into
+        latency. A producer that catches up after a stall (pjmedia's clock runs the missed
+        ticks back to back) writes 100 ms or more at once; with a tight capacity that
+        burst overflowed, the drop down to `keep` then left too little for the consumer's
+        own catch-up read and an underrun followed a few frames later (measured: overrun
+        + underrun pairs 70–150 ms apart in the call benchmark). With room for the burst,
+        the consumer drains it; only if the ring never fell below `high` bytes for
+        `settle_s` is the backlog latency that would stay for the rest of the call, and it
+        is dropped down to `keep` (one overrun).
+
+        `grow_to` (optional) makes the prebuffer adaptive: each underrun proves the
+        machine's scheduling jitter exceeds the margin, so the prebuffer grows by half
+        its initial size, up to `grow_to`, for the rest of the call (`clear()` at the next
+        call goes back to the initial size). A quiet call keeps the low latency; a
+        jittery one trades some latency for fewer gaps.
         """
         if capacity <= 0:
             raise ValueError(f"ring capacity must be a positive number of bytes, got {capacity}")
@@ -50,9 +68,22 @@ class ByteRing:
         keep = capacity // 2 if keep is None else keep
         if not 0 <= keep <= capacity:
             raise ValueError(f"keep must be between 0 and capacity ({capacity}), got {keep}")
+        if grow_to is not None and not prebuffer <= grow_to <= (high or capacity):
+            raise ValueError(f"grow_to must be between prebuffer ({prebuffer}) and "
+                             f"{'high' if high else 'capacity'} ({high or capacity}), "
+                             f"got {grow_to}")
+        if high is not None and not keep <= high <= capacity:
+            raise ValueError(f"high must be between keep ({keep}) and capacity ({capacity}), "
+                             f"got {high}")
         self._capacity = capacity
         self._keep = max(keep, prebuffer) & ~1
-        self._prebuffer = prebuffer
+        self._high = high
+        self._settle_s = settle_s
+        self._floor = capacity  # lowest level seen since _floor_since
+        self._floor_since = 0.0
+        self._prebuffer = self._initial_prebuffer = prebuffer
+        self._initial_keep = self._keep
+        self._grow_to = grow_to
         self._primed = prebuffer == 0
         self._buf = bytearray()
         self._lock = threading.Lock()
@@ -103,15 +134,35 @@ class ByteRing:
             self.gaps.append(("write", now, now - self._last_write))
         self._last_write = now
         with self._lock:
+            if self._high is not None and self._settled(now):
+                return self._drop_to_keep(now, data)
             self._buf += data
             if len(self._buf) <= self._capacity:
                 return 0
-            excess = len(self._buf) - self._keep
-            excess += excess & 1
-            del self._buf[:excess]
-            self._overruns += 1
-            self.overrun_times.append(time.monotonic())
-            return excess
+            return self._drop_to_keep(now, b"")
+
+    def _settled(self, now: float) -> bool:
+        """True when the ring stayed above `high` for `settle_s` (lock held)."""
+        self._floor = min(self._floor, len(self._buf))
+        if not self._floor_since:
+            self._floor_since = now
+        if now - self._floor_since < self._settle_s:
+            return False
+        stuck = self._floor > (self._high or 0)
+        self._floor, self._floor_since = self._capacity, now
+        return stuck
+
+    def _drop_to_keep(self, now: float, data: bytes | bytearray | memoryview) -> int:
+        """Append `data` and drop the oldest bytes down to `keep` (lock held)."""
+        self._buf += data
+        excess = len(self._buf) - self._keep
+        if excess <= 0:
+            return 0
+        excess += excess & 1
+        del self._buf[:excess]
+        self._overruns += 1
+        self.overrun_times.append(now)
+        return excess
 
     def read(self, n: int) -> bytes:
         """Take exactly `n` bytes; pad with silence (zeros) and count an underrun if short."""
@@ -128,11 +179,16 @@ class ByteRing:
             if have >= n:
                 out = bytes(self._buf[:n])
                 del self._buf[:n]
+                self._floor = min(self._floor, have - n)
                 return out
             out = bytes(self._buf)
             self._buf.clear()
             self._underruns += 1
             self.underrun_times.append(time.monotonic())
+            if self._grow_to is not None and self._prebuffer < self._grow_to:
+                step = max(2, self._initial_prebuffer // 2) & ~1
+                self._prebuffer = min(self._prebuffer + step, self._grow_to)
+                self._keep = max(self._keep, self._prebuffer)
             self._primed = self._prebuffer == 0
         return out + bytes(n - have)
 
@@ -144,29 +200,39 @@ class ByteRing:
             del self._buf[:n]
             return out
 
-    def trim_to(self, keep: int) -> int:
-        """Drop the oldest bytes beyond `keep` without counting an overrun; returns how
-        many were dropped. Used when a consumer (re)starts, so audio that piled up while
-        nobody was listening does not become permanent latency."""
+    def trim_to(self, keep: int, *, count: bool = False) -> int:
+        """Drop the oldest bytes beyond `keep`; returns how many were dropped. Used when a
+        consumer (re)starts or resumes after a stall, so audio that piled up while nobody
+        was listening does not become permanent latency. `count`: it is the call's audio
+        being dropped (not a stream's start-up), so it is an overrun."""
         with self._lock:
             excess = len(self._buf) - keep
             if excess <= 0:
                 return 0
             excess += excess & 1
             del self._buf[:excess]
+            if count:
+                self._overruns += 1
+                self.overrun_times.append(time.monotonic())
             return excess
 
     def clear(self) -> None:
         """Discard buffered audio (stale audio must not reach a newly active call)."""
         with self._lock:
             self._buf.clear()
+            self._prebuffer, self._keep = self._initial_prebuffer, self._initial_keep
             self._primed = self._prebuffer == 0
             self._last_read = self._last_write = 0.0
+            self._floor, self._floor_since = self._capacity, 0.0
 
     def reset_counters(self) -> tuple[int, int]:
-        """Zero the counters and return the old (underruns, overruns), e.g. per call."""
+        """Zero the counters and return the old (underruns, overruns), e.g. per call.
+
+        The prebuffer also goes back to its initial size: underruns before this point
+        (a stream starting) say nothing about the call's jitter."""
         with self._lock:
             old = (self._underruns, self._overruns)
+            self._prebuffer, self._keep = self._initial_prebuffer, self._initial_keep
             self._underruns = 0
             self._overruns = 0
             self.underrun_times.clear()
