@@ -48,8 +48,7 @@ class _Plan:
     """How rows of one entity with one set of wire keys become a parameter tuple."""
 
     sql: str
-    plain: Callable[[dict[str, Any]], Any] | None  # wire values, in column order
-    n_plain: int
+    plain: Callable[[dict[str, Any]], tuple[Any, ...]]  # wire values, in column order
     fks: tuple[tuple[str, str], ...]  # (wire field, parent entity)
     defaults: tuple[Any, ...]  # scalar defaults of columns the wire did not send
     calls: tuple[Callable[[], Any], ...]  # callable defaults, called per row
@@ -67,6 +66,36 @@ def _default_of(col: Column[Any]) -> tuple[bool, Any]:
         return False, default.arg  # type: ignore[attr-defined]
     fn = default.arg  # type: ignore[attr-defined]
     return True, (lambda fn=fn: fn(None))
+
+
+def _getter(keys: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A tuple of `keys`' values, whatever their number (itemgetter gives a bare value
+    for one key)."""
+    if len(keys) >= 2:
+        return itemgetter(*keys)
+    if keys:
+        key = keys[0]
+        return lambda data: (data[key],)
+    return lambda _data: ()
+
+
+def _derive_customer(data: dict[str, Any]) -> tuple[Any, ...]:
+    return (name_key_of(data.get("name") or ""),)
+
+
+def _derive_phone(data: dict[str, Any]) -> tuple[Any, ...]:
+    return (reverse_digits(data.get("e164") or data.get("raw") or ""),)
+
+
+def _derive_recording(data: dict[str, Any]) -> tuple[Any, ...]:
+    if data.get("audio_available") is True:  # verified on the server: no upload
+        return ("done", data.get("size_bytes", 0))
+    return ("pending", 0)
+
+
+# Local columns computed from the wire values, in the order `_plan` lists them.
+_DERIVE: dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]] = {
+    "customer": _derive_customer, "phone": _derive_phone, "recording": _derive_recording}
 
 
 def _plan(entity: str, keys: frozenset[str]) -> _Plan:
@@ -97,8 +126,7 @@ def _plan(entity: str, keys: frozenset[str]) -> _Plan:
              *scalar_cols, *call_cols]
     sql = (f'INSERT INTO "{table.name}" (' + ", ".join(f'"{c}"' for c in order)
            + ") VALUES (" + ", ".join("?" * len(order)) + ")")
-    getter = itemgetter(*plain) if plain else None
-    plan = _Plan(sql, getter, len(plain), fks, tuple(scalars), tuple(calls))
+    plan = _Plan(sql, _getter(plain), fks, tuple(scalars), tuple(calls))
     _plans[(entity, keys)] = plan
     return plan
 
@@ -114,18 +142,19 @@ def _bucket(changes: Sequence[Any]) -> dict[str, list[tuple[str, int, dict[str, 
     for raw in changes:
         if type(raw) is not dict:
             raise _NotFresh
-        entity = raw.get("entity")
         uid = raw.get("uuid")
         # The same defaults as `parse_change` (the wire names `data`/`version`, older
-        # `fields`/`server_version`).
-        data = raw.get("fields", raw.get("data", {})) or {}
-        version = raw.get("version", raw.get("server_version", 0))
-        if (raw.get("op", "upsert") != "upsert" or entity not in ENTITIES
-                or type(uid) is not str or not uid or type(data) is not dict
-                or type(version) is not int):
+        # `fields`/`server_version`), without evaluating both spellings for every row.
+        data = (raw["fields"] if "fields" in raw else raw.get("data")) or {}
+        version = raw["version"] if "version" in raw else raw.get("server_version", 0)
+        if (type(uid) is not str or not uid or type(data) is not dict
+                or type(version) is not int or raw.get("op", "upsert") != "upsert"):
             raise _NotFresh
-        bucket = groups.get(entity)
+        entity = raw.get("entity")
+        bucket = groups.get(entity)  # type: ignore[arg-type]
         if bucket is None:
+            if entity not in ENTITIES:
+                raise _NotFresh
             bucket = groups[entity] = []
         bucket.append((uid, version, data))
     return groups
@@ -149,36 +178,36 @@ def _rows(entity: str, items: list[tuple[str, int, dict[str, Any]]], first_id: i
     out: dict[str, list[tuple[Any, ...]]] = {}
     given: dict[str, int] = {}
     next_id = first_id
+    # Per page, plans by the wire's key order: a tuple of keys hashes faster than the
+    # frozenset the global cache is keyed by (rows of one entity share their key order).
+    plans: dict[tuple[str, ...], tuple[_Plan, list[tuple[Any, ...]]]] = {}
+    derive = _DERIVE.get(entity)
     for uid, version, data in items:
-        plan = _plan(entity, frozenset(data))
-        row: list[Any] = [next_id, uid, version, now]
-        if plan.plain is not None:
-            got = plan.plain(data)
-            if plan.n_plain == 1:
-                row.append(got)
-            else:
-                row.extend(got)
-        for wire, parent in plan.fks:
-            value = data[wire]
-            if value is None:
-                row.append(None)
-                continue
-            pid = parent_ids[parent].get(value) if type(value) is str else None
-            if pid is None:
-                raise _NotFresh
-            row.append(pid)
-        if entity == "customer":
-            row.append(name_key_of(data.get("name") or ""))
-        elif entity == "phone":
-            row.append(reverse_digits(data.get("e164") or data.get("raw") or ""))
-        elif entity == "recording":
-            if data.get("audio_available") is True:  # verified on the server: no upload
-                row.extend(("done", data.get("size_bytes", 0)))
-            else:
-                row.extend(("pending", 0))
-        row.extend(plan.defaults)
-        row.extend(call() for call in plan.calls)
-        out.setdefault(plan.sql, []).append(tuple(row))
+        keys = tuple(data)
+        found = plans.get(keys)
+        if found is None:
+            plan = _plan(entity, frozenset(keys))
+            found = plans[keys] = (plan, out.setdefault(plan.sql, []))
+        plan, rows = found
+        row = (next_id, uid, version, now, *plan.plain(data))
+        if plan.fks:
+            ids: list[int | None] = []
+            for wire, parent in plan.fks:
+                value = data[wire]
+                if value is None:
+                    ids.append(None)
+                    continue
+                pid = parent_ids[parent].get(value) if type(value) is str else None
+                if pid is None:
+                    raise _NotFresh
+                ids.append(pid)
+            row += tuple(ids)
+        if derive is not None:
+            row += derive(data)
+        row += plan.defaults
+        if plan.calls:
+            row += tuple(call() for call in plan.calls)
+        rows.append(row)
         given[uid] = next_id
         next_id += 1
     return out, given
