@@ -315,3 +315,43 @@ def test_a_phone_that_cannot_start_says_so_in_its_reserved_dock(early_with_phone
         assert ctx.calls is None
     finally:
         ctx.close()
+
+
+def test_reserved_docks_come_back_as_wide_as_the_agent_left_them(root: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The saved UI state applies to the reserved docks in the first frame: the width the
+    agent dragged them to last time, not the default. (Which tab was raised is not part of
+    what Qt restores for a dock added after the state: the phone is shown first.)"""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QDockWidget
+
+    def first_frame() -> Any:
+        start = startup.begin(parse_args(["--lang", "en", "--no-sync", "--data-dir",
+                                          str(root), "--demo-rows", "0"]), ["test"])
+        reader = FirstPageReader.open(start.paths.database, 100)
+        assert reader is not None
+        window = startup.first_window(start, reader)
+        window.resize(1200, 700)
+        window.show()
+        qtbot.waitExposed(window)
+        qtbot.wait(50)
+        return reader, window, window.findChild(QDockWidget, "dock_softphonePanel")
+
+    reader, window, phone = first_frame()
+    assert abs(phone.width() - startup.PHONE_DOCK_WIDTH) <= 4  # the default, first time
+    window.resizeDocks([phone], [520], Qt.Orientation.Horizontal)  # the agent drags it
+    qtbot.waitUntil(lambda: phone.width() > 500)
+    width = phone.width()
+    window.close()  # saves the UI state
+    reader.close()
+    window.deleteLater()
+
+    reader, window, phone = first_frame()
+    try:
+        assert abs(phone.width() - width) <= 4
+        assert not phone.visibleRegion().isEmpty()
+        assert [d.objectName() for d in window.tabifiedDockWidgets(phone)] == [
+            "dock_dialerPanel"]
+    finally:
+        window.close()
+        reader.close()
+        window.deleteLater()
