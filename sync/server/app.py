@@ -18,6 +18,7 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Header, Query
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from sync.server.auth import NO_NUL, AuthService, Principal, build_auth_router
 from sync.server.config import ServerConfig, config_from_env
@@ -103,21 +104,30 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     sync = APIRouter(prefix="/sync", tags=["sync"], dependencies=[Depends(schema_header)])
 
+    # push and pull are async: the every-few-seconds round of an agent is answered on the
+    # event loop when it can be without waiting (`push_now`/`pull_now`), the rest (big
+    # batches, first downloads, PostgreSQL, a busy SQLite writer) on a worker thread.
     @sync.post("/push", response_model=PushOut)
-    def push(body: PushIn, principal: Current) -> PushOut:
+    async def push(body: PushIn, principal: Current) -> Response:
         check_version(body.schema_version, "body")
-        return ctx.push.push(principal, body)
+        out = ctx.push.push_now(principal, body)
+        if out is None:
+            out = await run_in_threadpool(ctx.push.push, principal, body)
+        return Response(out.model_dump_json(), media_type="application/json")
 
-    def _pull(principal: Principal, body: PullIn) -> Response:
+    async def _pull(principal: Principal, body: PullIn) -> Response:
         check_version(body.schema_version, "body")
-        return Response(ctx.pull.pull(principal, body), media_type="application/json")
+        page = ctx.pull.pull_now(principal, body)
+        if page is None:
+            page = await run_in_threadpool(ctx.pull.pull, principal, body)
+        return Response(page, media_type="application/json")
 
     @sync.post("/pull", response_model=PullOut)
-    def pull_post(body: PullIn, principal: Current) -> Response:
-        return _pull(principal, body)
+    async def pull_post(body: PullIn, principal: Current) -> Response:
+        return await _pull(principal, body)
 
     @sync.get("/pull", response_model=PullOut)
-    def pull_get(principal: Current,
+    async def pull_get(principal: Current,
                  client_id: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL)],
                  cursor: Annotated[str | None, Query(max_length=1024, pattern=NO_NUL)] = None,
                  limit: Annotated[int | None, Query(ge=1, le=5000)] = None,
@@ -125,7 +135,7 @@ def create_app(config: ServerConfig) -> FastAPI:
                  ) -> Response:
         body = PullIn(client_id=client_id, cursor=cursor, limit=limit,
                       schema_version=schema_version if schema_version is not None else lo)
-        return _pull(principal, body)
+        return await _pull(principal, body)
 
     @sync.get("/conflicts", response_model=ConflictsOut)
     def conflicts(principal: Current, after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,

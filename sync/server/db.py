@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -88,10 +88,17 @@ class _FileLock:
         self._pid = 0
 
     def __enter__(self) -> None:
+        self.acquire(wait=True)
+
+    def acquire(self, wait: bool) -> bool:
         if self._fd is None or self._pid != os.getpid():
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             self._pid = os.getpid()
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
     def __exit__(self, *_exc: object) -> None:
         assert self._fd is not None
@@ -109,6 +116,10 @@ def _sqlite_file(url: str) -> Path | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database)
+
+
+class WriterBusy(Exception):
+    """Another writer holds SQLite's write queue (`driver_write(wait=False)`)."""
 
 
 class ServerDatabase:
@@ -166,11 +177,13 @@ class ServerDatabase:
             yield cur
 
     @contextmanager
-    def driver_write(self) -> Iterator[Any]:
+    def driver_write(self, wait: bool = True) -> Iterator[Any]:
         """`driver_read` for a write: the same writer queue as `write` (SQLite), committed
-        when the block ends without an exception, rolled back otherwise."""
+        when the block ends without an exception, rolled back otherwise. `wait=False`
+        raises `WriterBusy` at once instead of queueing (SQLite; a caller on the event
+        loop must not sleep there)."""
         begin = None if self.is_postgres else "BEGIN IMMEDIATE"
-        with self._writer_queue(), self._driver(begin, commit=True) as cur:
+        with self._writer_queue(wait), self._driver(begin, commit=True) as cur:
             yield cur
 
     @contextmanager
@@ -226,21 +239,29 @@ class ServerDatabase:
             yield s
 
     @contextmanager
-    def _writer_queue(self) -> Iterator[None]:
+    def _writer_queue(self, wait: bool = True) -> Iterator[None]:
         """SQLite has one writer at a time: queue on locks, not in the busy handler (see
         the module docstring). The thread lock is re-entrant; the file lock is taken once,
         by the outermost writer of this thread. PostgreSQL: nothing to wait for here."""
         if self.is_postgres:
             yield
             return
-        with self._sqlite_write_lock:
-            outer = getattr(self._held, "depth", 0) == 0
-            self._held.depth = getattr(self._held, "depth", 0) + 1
+        if not self._sqlite_write_lock.acquire(blocking=wait):
+            raise WriterBusy
+        try:
+            depth = getattr(self._held, "depth", 0)
+            lock = self._file_lock if depth == 0 else None
+            if lock is not None and not lock.acquire(wait):
+                raise WriterBusy
+            self._held.depth = depth + 1
             try:
-                with self._file_lock if outer and self._file_lock else nullcontext():
-                    yield
+                yield
             finally:
-                self._held.depth -= 1
+                self._held.depth = depth
+                if lock is not None:
+                    lock.__exit__()
+        finally:
+            self._sqlite_write_lock.release()
 
     def run_write(self, fn: Callable[[Session], T], attempts: int = 5) -> T:
         """Run `fn` in a write transaction, retrying PostgreSQL deadlocks/serialization

@@ -199,6 +199,18 @@ class PullService:
             return xmin - 1, MAX_SEQ
         return 0, int(s.execute(select(func.coalesce(func.max(ChangeLog.seq), 0))).scalar_one())
 
+    def pull_now(self, p: Principal, body: PullIn) -> str | None:
+        """An incremental page answered on the event loop (SQLite: a few indexed reads,
+        cheaper than the hop to a worker thread, see `PushService.push_now`); None: call
+        `pull` on a worker thread (PostgreSQL, a first download, a new client)."""
+        if self.db.is_postgres or not body.cursor:
+            return None
+        cursor = Cursor.decode(body.cursor)
+        if cursor.mode != "log":
+            return None
+        return self._log_round(p, body.client_id, cursor,
+                               min(body.limit or self.default_page, self.max_page))
+
     def pull(self, p: Principal, body: PullIn) -> str:
         """The response body as JSON text (built by hand: pages can hold 5000 rows)."""
         limit = min(body.limit or self.default_page, self.max_page)

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync.server.auth import NO_NUL, Principal
-from sync.server.db import ServerDatabase, utcnow
+from sync.server.db import ServerDatabase, WriterBusy, utcnow
 from sync.server.entities import ENTITY_SPECS, EntitySpec, FieldError, check_fields, defaults
 from sync.server.errors import ApiError, forbidden
 from sync.server.feed import PG_TXID, Feed, can_see
@@ -160,7 +160,21 @@ class PushService:
         self._client_done_sql = sql("UPDATE clients SET last_mutation_id = :last, "
                                     "last_seen_at = :now WHERE client_id = :cid")
 
-    def push(self, p: Principal, body: PushIn) -> PushOut:
+    def push_now(self, p: Principal, body: PushIn) -> PushOut | None:
+        """The answer if it can be given on the event loop without waiting: SQLite, and an
+        empty push or a push of new rows while no other writer holds the database. None:
+        call `push` on a worker thread. Why: the hop to a thread and back costs ~0.3 ms
+        of CPU and two more wake-ups per request, which under a loaded CPU become most
+        of a request's latency, while this work takes ~0.2 ms."""
+        if self.db.is_postgres:  # every statement is a network round trip: not here
+            return None
+        self._check_batch(body)
+        try:
+            return self._quick(p, body, wait=False)
+        except WriterBusy:
+            return None
+
+    def _check_batch(self, body: PushIn) -> None:
         if len(body.mutations) > self.max_mutations:
             raise ApiError(413, "too_large", f"At most {self.max_mutations} mutations per "
                            "push; send the rest in the next request.",
@@ -170,24 +184,36 @@ class PushService:
             raise ApiError(422, "invalid_request", "mutation_id values must be strictly "
                            "increasing (send the outbox oldest first).")
 
-        if not body.mutations:  # a "no change" round: answer from a read, no write lock
+    def _quick(self, p: Principal, body: PushIn, wait: bool) -> PushOut | None:
+        """An empty push (a read, no write lock) or a push of new rows on the driver;
+        None when the general path must run."""
+        if not body.mutations:
             with self.db.driver_read() as c:
                 c.execute(self._client_sql, {"cid": body.client_id})
                 known = c.fetchone()
-            if known is not None:
-                if known[0] != p.user_id:
-                    raise forbidden("This client_id belongs to another user; create a new "
-                                    "client_id after a different user signs in.",
-                                    reason="client_id belongs to another user")
-                return PushOut(last_mutation_id=int(known[1]), server_time=utcnow(),
-                               results=[])
-        elif len(body.mutations) <= NEW_ROWS_MAX:
-            plan = self._plan_new_rows(p, body)
-            if plan is not None:
-                done = self.db.run_driver_write(
-                    lambda c: self._push_new_rows(c, p, body.client_id, plan))
-                if done is not None:
-                    return done
+            if known is None:
+                return None  # binding the new client is a write
+            if known[0] != p.user_id:
+                raise forbidden("This client_id belongs to another user; create a new "
+                                "client_id after a different user signs in.",
+                                reason="client_id belongs to another user")
+            return PushOut(last_mutation_id=int(known[1]), server_time=utcnow(), results=[])
+        if len(body.mutations) > NEW_ROWS_MAX:
+            return None
+        plan = self._plan_new_rows(p, body)
+        if plan is None:
+            return None
+        if wait:
+            return self.db.run_driver_write(
+                lambda c: self._push_new_rows(c, p, body.client_id, plan))
+        with self.db.driver_write(wait=False) as c:  # no retries: SQLite only
+            return self._push_new_rows(c, p, body.client_id, plan)
+
+    def push(self, p: Principal, body: PushIn) -> PushOut:
+        self._check_batch(body)
+        done = self._quick(p, body, wait=True)
+        if done is not None:
+            return done
 
         def txn(s: Session) -> PushOut:
             client = bind_client(s, p, body.client_id, lock=True)
