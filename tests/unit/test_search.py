@@ -521,3 +521,25 @@ def test_the_digit_sample_reads_a_few_ranges_never_the_whole_table(db: Database)
             plan = " | ".join(str(r[3]) for r in conn.exec_driver_sql(
                 "EXPLAIN QUERY PLAN " + statement))
             assert "SCAN customer_search_docs" not in plan, (statement, plan)
+
+
+def test_prepare_takes_the_digit_sample_once_for_the_first_digit_query(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """prepare() (run off the GUI thread after start-up) takes the sample the first digit
+    query would otherwise pay for; that query then samples nothing."""
+    from agent_desktop.search_digits import DigitStats
+
+    hit = add(db, "Prepared", phones=["+86 139 4861 3500"])
+    search = CustomerSearch(db, NORMALIZER)
+    samples: list[int] = []
+    real = DigitStats._sample
+
+    def counting(self: DigitStats, conn: Any) -> dict[str, float]:
+        samples.append(1)
+        return real(self, conn)
+
+    monkeypatch.setattr(DigitStats, "_sample", counting)
+    search.prepare()
+    assert samples == [1]
+    assert ids(search, "4861350") == [hit]
+    assert samples == [1]
