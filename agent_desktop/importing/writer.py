@@ -71,7 +71,7 @@ class BatchWriter:
     later rows of the same group (maybe in a later batch) merge into the same customer.
 
     New customers get their ids at once from the transaction's id block and are written
-    together by `settle()` through Core (`CoreBatch`, outbox rows included); merges go
+    together by `finish()` through Core (`CoreBatch`, outbox rows included); merges go
     through the ORM after that, so a merge may target a customer created by this batch.
     """
 
@@ -113,19 +113,6 @@ class BatchWriter:
             core.notes.add({"id": ids.next(Note), "customer_id": cid, "body": body,
                             "author": "import"}, now)
         return cid
-
-    def settle(self, s: Session) -> None:
-        """Insert the queued customers and their children: one statement per table.
-
-        The block of new ids is contiguous (ids are handed out at `create`, merges only
-        take phone/tag/note ids), so the search index is filled for it in one pass with
-        the triggers suspended, inside this transaction.
-        """
-        if not len(self._core):
-            return
-        s.flush()  # merge edits made so far, while the search triggers are in place
-        with triggers_suspended(s, self._first_id, len(self._core)):
-            self._core.flush(s)
 
     def _ids(self, s: Session) -> _IdBlock:
         block = s.info.get(_IdBlock.KEY)
@@ -184,7 +171,9 @@ class BatchWriter:
         are re-indexed once each afterwards, by the triggers themselves
         (`indexing.triggers_suspended(touched=...)`); the merge targets and their
         numbers, tags and notes are loaded in three queries for the whole batch instead
-        of four per merge.
+        of four per merge. The block of new ids is contiguous (ids are handed out at
+        `create`, merges only take phone/tag/note ids), so the search index is filled for
+        it in one pass, inside this transaction.
         """
         count, merges = len(self._core), self._deferred
         if not count and not merges:
@@ -199,6 +188,7 @@ class BatchWriter:
                 # Held here: the session's identity map keeps unmodified objects only
                 # while something else refers to them.
                 loaded = self._load(s, {cid for cid, _d, _w in merges})
+                # No autoflush: a query would flush the previous merge's rows one by one.
                 with s.no_autoflush:
                     for cid, draft, warnings in merges:
                         target = self._live(s, cid)
@@ -215,14 +205,6 @@ class BatchWriter:
         return list(s.scalars(select(Customer).where(Customer.id.in_(ids))
                   .options(selectinload(Customer.phones), selectinload(Customer.tags),
                            selectinload(Customer.notes))))
-
-    def merge(self, s: Session, c: Customer, draft: CustomerDraft,
-              warnings: list[RowProblem]) -> None:
-        self.settle(s)  # the target may have been created earlier in this batch
-        # No autoflush: each lazy load below would otherwise flush the previous merge's
-        # rows (search triggers included) — measured 70 ms a merge; one flush at the end.
-        with s.no_autoflush:
-            self._merge(s, c, draft, warnings)
 
     def _merge(self, s: Session, c: Customer, draft: CustomerDraft,
                warnings: list[RowProblem]) -> None:
