@@ -43,6 +43,7 @@ from sync.server.accounts import create_team, create_user
 from sync.server.db import ServerDatabase
 from tests.bench.sync_client import (
     Install,
+    measured_initial_pull,
     noop_rounds_ms,
     timed_initial_pull,
     timed_naive_full_pull,
@@ -138,7 +139,15 @@ def run_backend(args: argparse.Namespace, backend: str, root: Path) -> dict[str,
         n = args.customers
 
         fast = Install(root / "fast", "fast", server.url, "reader", PASSWORD)
-        out[f"pull_{k}_s{sfx}"] = round(timed_initial_pull(fast, n), 2)
+        server_cpu0 = server.cpu_seconds()
+        pulled = measured_initial_pull(fast, n)
+        out[f"pull_{k}_s{sfx}"] = round(pulled.seconds, 2)
+        # Diagnostics: CPU of each side and how late another Python thread woke meanwhile.
+        out[f"pull_{k}_server_cpu_s{sfx}"] = round(server.cpu_seconds() - server_cpu0, 1)
+        out[f"pull_{k}_client_cpu_s{sfx}"] = round(pulled.client_cpu_s, 1)
+        out[f"pull_{k}_client_main_cpu_s{sfx}"] = round(pulled.main_cpu_s, 1)
+        out[f"pull_{k}_lag_p99_ms{sfx}"] = round(pulled.lag_p99_ms, 1)
+        out[f"pull_{k}_lag_max_ms{sfx}"] = round(pulled.lag_max_ms, 1)
         log.info("%s pull fast path: %s s", backend, out[f"pull_{k}_s{sfx}"])
         if not args.no_before:
             before = Install(root / "before", "before", server.url, "reader", PASSWORD)
