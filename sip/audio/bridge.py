@@ -92,6 +92,17 @@ class BridgeConfig:
     #: (sip.audio.gc_guard: a full collection held the GIL for 97–228 ms).
     freeze_heap: bool = True
 
+    def make_rings(self) -> tuple[ByteRing, ByteRing]:
+        """The (mic, headset) rings these settings describe."""
+        ms = BYTES_PER_MS
+        mic = ByteRing(self.mic_ring_ms * ms, self.mic_prebuffer_ms * ms,
+                       self.mic_keep_ms * ms, high=self.mic_high_ms * ms,
+                       grow_to=self.mic_grow_to_ms * ms)
+        speaker = ByteRing(self.speaker_ring_ms * ms, self.speaker_prebuffer_ms * ms,
+                           self.speaker_keep_ms * ms, high=self.speaker_high_ms * ms,
+                           grow_to=self.speaker_grow_to_ms * ms)
+        return mic, speaker
+
 
 @dataclass(frozen=True)
 class BridgeStats:
@@ -149,13 +160,7 @@ class AudioBridge(QObject):
         qt_outputs()
         self._settings = settings
         cfg = config or BridgeConfig()
-        ms = BYTES_PER_MS
-        self.mic_ring = ByteRing(cfg.mic_ring_ms * ms, cfg.mic_prebuffer_ms * ms,
-                                 cfg.mic_keep_ms * ms, high=cfg.mic_high_ms * ms,
-                                 grow_to=cfg.mic_grow_to_ms * ms)
-        self.speaker_ring = ByteRing(cfg.speaker_ring_ms * ms, cfg.speaker_prebuffer_ms * ms,
-                                     cfg.speaker_keep_ms * ms, high=cfg.speaker_high_ms * ms,
-                                     grow_to=cfg.speaker_grow_to_ms * ms)
+        self.mic_ring, self.speaker_ring = cfg.make_rings()
         self._thread = QThread()
         self._thread.setObjectName("audio-bridge")
         self._io = AudioIO(self.mic_ring, self.speaker_ring)

@@ -108,14 +108,9 @@ def child(backend: str, seconds: float) -> dict[str, object]:
     from PySide6.QtCore import QCoreApplication, QThread, QTimer
 
     from sip.audio.bridge import BridgeConfig
-    from sip.audio.ring import BYTES_PER_MS, ByteRing
 
     sys.setswitchinterval(0.001)
-    cfg = BridgeConfig()
-    ms = BYTES_PER_MS
-    mic = ByteRing(cfg.mic_ring_ms * ms, cfg.mic_prebuffer_ms * ms, cfg.mic_keep_ms * ms)
-    spk = ByteRing(cfg.speaker_ring_ms * ms, cfg.speaker_prebuffer_ms * ms,
-                   cfg.speaker_keep_ms * ms)
+    mic, spk = BridgeConfig().make_rings()  # the bridge's own rings
     app = QCoreApplication([])
     stop = threading.Event()
 
