@@ -9,14 +9,26 @@ kernel what this process may do and asserts the matching outcome — both paths 
 from __future__ import annotations
 
 import os
+import resource
+import shutil
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
 
-from sip.audio.priority import NICE_FALLBACK, RT_PRIORITY, AudioThreadPriority
+from sip.audio import priority as priority_module
+from sip.audio.priority import (
+    NICE_FALLBACK,
+    RT_PRIORITY,
+    RTKIT_RTTIME_US,
+    AudioThreadPriority,
+    RtKit,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +99,136 @@ def test_named_audio_threads_are_raised_and_others_left_alone() -> None:
 
 def test_no_proc_means_nothing_to_do(tmp_path: Path) -> None:
     assert AudioThreadPriority(("clock",), proc=tmp_path / "missing").apply() == {}
+
+
+# -- rtkit (org.freedesktop.RealtimeKit1), as a desktop user gets real-time threads -------
+
+BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>unix:tmpdir={tmp}</listen>
+<policy context="default"><allow send_destination="*"/><allow receive_sender="*"/>
+<allow own="*"/></policy></busconfig>
+"""
+
+
+@contextmanager
+def private_bus(tmp_path: Path, with_rtkit: bool) -> Iterator[tuple[str, Path]]:
+    """A dbus-daemon of our own (standing in for the system bus) and, if asked, a
+    stand-in rtkit on it (this module run as `fake-rtkit`, which really changes the
+    thread's scheduling, as rtkit does, and logs each request)."""
+    conf = tmp_path / "bus.conf"
+    conf.write_text(BUS_CONF.format(tmp=tmp_path))
+    bus = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--print-address=1",
+                            "--nofork"], stdout=subprocess.PIPE, text=True)
+    procs = [bus]
+    log_file = tmp_path / "rtkit.log"
+    try:
+        assert bus.stdout is not None
+        address = bus.stdout.readline().strip()
+        assert address.startswith("unix:"), address
+        if with_rtkit:
+            fake = subprocess.Popen([sys.executable, "-m", "tests.integration.test_audio_priority",
+                                     "fake-rtkit", address, str(log_file)],
+                                    cwd=Path(__file__).resolve().parents[2])
+            procs.append(fake)
+            deadline = time.monotonic() + 20
+            while "ready" not in (log_file.read_text() if log_file.exists() else ""):
+                assert fake.poll() is None and time.monotonic() < deadline, "fake rtkit"
+                time.sleep(0.05)
+        yield address, log_file
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            p.wait(10)
+        if bus.stdout is not None:
+            bus.stdout.close()
+
+
+@pytest.fixture
+def direct_rt_refused(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process may not set real-time scheduling itself (a desktop user); rtkit's
+    precondition on RLIMIT_RTTIME is put back afterwards."""
+    def refuse(*_args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(priority_module.os, "sched_setscheduler", refuse)
+    limit = resource.getrlimit(resource.RLIMIT_RTTIME)
+    yield
+    monkeypatch.undo()
+    with suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_RTTIME, limit)
+
+
+@pytest.mark.usefixtures("direct_rt_refused")
+def test_rtkit_makes_the_audio_threads_real_time_when_the_process_may_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert shutil.which("dbus-daemon"), "dbus is missing: scripts/bootstrap.sh installs it"
+    with private_bus(tmp_path, with_rtkit=True) as (address, log_file), \
+            named_thread("clock") as clock, named_thread("media") as media:
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", address)
+        result = AudioThreadPriority(("clock", "media")).apply()
+        assert result == {"clock": "rtkit", "media": "rtkit"}
+        for tid in (clock, media):
+            assert os.sched_getscheduler(tid) == os.SCHED_RR  # the kernel agrees
+            assert os.sched_getparam(tid).sched_priority == RT_PRIORITY
+        assert sorted(log_file.read_text().split("\n")[1:3]) == sorted(
+            [f"MakeThreadRealtime {clock} {RT_PRIORITY}",
+             f"MakeThreadRealtime {media} {RT_PRIORITY}"])
+        # rtkit's precondition: a bounded real-time budget for the process.
+        assert resource.getrlimit(resource.RLIMIT_RTTIME)[1] <= RTKIT_RTTIME_US
+
+
+@pytest.mark.usefixtures("direct_rt_refused")
+def test_without_rtkit_it_asks_once_then_falls_back_to_nice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with private_bus(tmp_path, with_rtkit=False) as (address, _log), \
+            named_thread("clock") as clock, named_thread("media") as media:
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", address)
+        rtkit = RtKit()
+        calls: list[int] = []
+        ask = rtkit.make_realtime
+
+        def counted(tid: int, prio: int) -> bool:
+            calls.append(tid)
+            return ask(tid, prio)
+
+        monkeypatch.setattr(rtkit, "make_realtime", counted)
+        result = AudioThreadPriority(("clock", "media"), rtkit=rtkit).apply()
+        assert not rtkit.enabled
+        assert len(calls) == 2 and ask(media, RT_PRIORITY) is False  # asked the bus once
+        expected = "nice" if may("nice") else ""
+        assert result == {"clock": expected, "media": expected}
+        for tid in (clock, media):
+            assert os.sched_getscheduler(tid) == os.SCHED_OTHER
+
+
+def fake_rtkit(address: str, log_path: str) -> int:
+    """A stand-in for rtkit on `address`: MakeThreadRealtime(t thread, u priority)."""
+    from PySide6.QtCore import ClassInfo, QCoreApplication, QObject, Slot
+    from PySide6.QtDBus import QDBusConnection
+
+    log = open(log_path, "a", buffering=1)  # noqa: SIM115 (lives as long as the process)
+
+    @ClassInfo({"D-Bus Interface": "org.freedesktop.RealtimeKit1"})
+    class FakeRtKit(QObject):
+        @Slot("qulonglong", "uint")
+        def MakeThreadRealtime(self, tid: int, prio: int) -> None:
+            log.write(f"MakeThreadRealtime {tid} {prio}\n")
+            os.sched_setscheduler(int(tid), os.SCHED_RR, os.sched_param(int(prio)))
+
+    app = QCoreApplication([])
+    bus = QDBusConnection.connectToBus(address, "rtkit")
+    service = FakeRtKit()
+    ok = (bus.isConnected()
+          and bus.registerObject(RtKit.PATH, service,
+                                 QDBusConnection.RegisterOption.ExportAllSlots)
+          and bus.registerService(RtKit.SERVICE))
+    if not ok:
+        return 1
+    log.write("ready\n")
+    return app.exec()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["fake-rtkit"]:
+        sys.exit(fake_rtkit(sys.argv[2], sys.argv[3]))
