@@ -14,6 +14,7 @@ from pathlib import Path
 from agent_desktop.importing.mapping import Field
 from agent_desktop.importing.phone_cache import PhoneCache
 from agent_desktop.importing.readers import ReadOptions, SourceFormat
+from agent_desktop.importing.spill import RowSpill
 
 
 class DuplicateAction(StrEnum):
@@ -100,6 +101,8 @@ class ImportPlan:
     group_of_line: dict[int, int]
     # The scan's parsed numbers, reused by the run (each number parsed once per import).
     phones: PhoneCache = field(default_factory=PhoneCache, repr=False, compare=False)
+    # A workbook's rows as the scan read them, for the run (`spill.py`); None for CSV.
+    spill: RowSpill | None = field(default=None, repr=False, compare=False)
 
     def set_all(self, action: DuplicateAction) -> None:
         for g in self.groups:

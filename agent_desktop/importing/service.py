@@ -53,6 +53,7 @@ from agent_desktop.importing.results import (
     Preview,
     RowProblem,
 )
+from agent_desktop.importing.spill import RowSpill
 from agent_desktop.importing.writer import BatchWriter
 from agent_desktop.phones import PhoneNormalizer
 from agent_desktop.store.db import Database
@@ -139,24 +140,24 @@ class ImportService:
         finder = DuplicateFinder()
         rejected: list[RowProblem] = []
         warnings: list[RowProblem] = []
-        total = valid = 0
-        undecodable = 0
-        with closing(iter_rows(preview.path, preview.format)) as it:
-            self._header(it, preview.format)
-            for row in it:
-                total += 1
-                if cancel is not None and cancel.is_set():
-                    raise ImportCancelled("The check was cancelled; nothing was imported.")
-                draft = self._convert(converter, row, rejected, warnings)
-                if draft is None:
-                    if "undecodable" in rejected[-1].reason:
-                        undecodable += 1
-                    continue
-                valid += 1
-                finder.add(row.line, draft.name, draft.e164s)
-                if progress is not None and total % 2000 == 0:
-                    progress(total, 0)
+        # A workbook's rows are recorded for the run (`spill.py`); a CSV is re-read.
+        spill = self._spill() if preview.format.kind == "xlsx" else None
+        source = iter_rows(preview.path, preview.format)
+        try:
+            total, valid, undecodable = self._scan_rows(
+                spill.record(source) if spill is not None else source, preview.format,
+                converter, finder, rejected, warnings, progress, cancel)
+        except BaseException:
+            if spill is not None:
+                spill.discard()
+            raise
+        finally:
+            source.close()
+        if spill is not None:
+            spill.finish()
         if total == 0:
+            if spill is not None:
+                spill.discard()
             raise ImportFileError("The file has only a header and no customer rows to import.")
         groups, group_of_line = finder.groups(self._db)
         fmt = preview.format
@@ -166,7 +167,41 @@ class ImportService:
         log.info("scanned %s: %d rows, %d valid, %d rejected, %d duplicate groups",
                  preview.path, total, valid, len(rejected), len(groups))
         return ImportPlan(preview.path, fmt, headers, mapping, stamp, total, valid, rejected,
-                          warnings, groups, group_of_line, phones)
+                          warnings, groups, group_of_line, phones, spill)
+
+    def _spill(self) -> RowSpill | None:
+        """A row file next to the database; None (read the workbook twice) if that fails."""
+        folder = self._db.path.parent if self._db.path is not None else None
+        if folder is None:
+            return None
+        try:
+            return RowSpill(folder)
+        except OSError as exc:
+            log.warning("no row file for the import in %s (%r): the workbook is read twice",
+                        folder, exc)
+            return None
+
+    def _scan_rows(self, rows: Iterator[RawRow], fmt: SourceFormat, converter: RowConverter,
+                   finder: DuplicateFinder, rejected: list[RowProblem],
+                   warnings: list[RowProblem], progress: Progress | None,
+                   cancel: threading.Event | None) -> tuple[int, int, int]:
+        """Validate every row and feed the duplicate finder: (rows, valid, undecodable)."""
+        total = valid = undecodable = 0
+        self._header(rows, fmt)
+        for row in rows:
+            total += 1
+            if cancel is not None and cancel.is_set():
+                raise ImportCancelled("The check was cancelled; nothing was imported.")
+            draft = self._convert(converter, row, rejected, warnings)
+            if draft is None:
+                if "undecodable" in rejected[-1].reason:
+                    undecodable += 1
+                continue
+            valid += 1
+            finder.add(row.line, draft.name, draft.e164s)
+            if progress is not None and total % 2000 == 0:
+                progress(total, 0)
+        return total, valid, undecodable
 
     @staticmethod
     def _convert(converter: RowConverter, row: RawRow, rejected: list[RowProblem],
@@ -227,7 +262,10 @@ class ImportService:
             return True
 
         ok = True
-        with closing(iter_rows(plan.path, plan.format)) as it:
+        spill, plan.spill = plan.spill, None  # read once: a second run reads the file
+        rows = spill.rows() if spill is not None and spill.complete else \
+            iter_rows(plan.path, plan.format)
+        with closing(rows) as it:
             self._header(it, plan.format)
             for row in it:
                 if cancel is not None and cancel.is_set():
@@ -250,6 +288,8 @@ class ImportService:
         log.info("phone numbers of %s: %d parsed, %d taken from the scan", plan.path,
                  plan.phones.misses, plan.phones.hits)
         plan.phones.clear()  # a second run of this plan parses again; memory freed now
+        if spill is not None:
+            spill.discard()
         result.seconds = time.perf_counter() - started
         log.info("imported %s: %s (%.1f s)", plan.path, result.summary(), result.seconds)
         return result
