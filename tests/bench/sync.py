@@ -15,8 +15,10 @@ Figures (N written as `100k` etc.):
 - `push_Mk_s`: M local customer creations (each with a phone) pushed from the outbox.
 - `noop_round_ms` / `noop_round_p95_ms`: full sync rounds with nothing to do.
 - `upload_mb_s`: one recording through the resumable, sha256-checked upload.
-- `agents_A_p99_ms` / `agents_A_errors`: A simulated agents (own user, own client id,
-  one async httpx connection each) each pushing one change and pulling every 5 s for
+- `agents_A_p99_ms` / `agents_A_errors`: A simulated agents (own user, own token, own
+  client id, one keep-alive HTTP/1.1 connection each, as the desktop's requests.Session
+  keeps one; a lean asyncio client so the generator takes little of the shared CPU) each
+  pushing one change and pulling every 5 s for
   --seconds (tests/integration/server/bench.py `agents_load`); the round's time is push +
   pulls as the agent sees it. Diagnostics beside it: p50/p95, the server's and the load
   generator's CPU seconds during the timed part, and the generator's event-loop lag p99
@@ -181,6 +183,8 @@ def run_backend(args: argparse.Namespace, backend: str, root: Path) -> dict[str,
             out[f"{a}_error_kinds{sfx}"] = res.error_kinds
             out[f"{a}_server_cpu_s{sfx}"] = round(server.cpu_seconds() - cpu0[0], 1)
             out[f"{a}_client_cpu_s{sfx}"] = round(res.client_cpu_s, 1)
+            out[f"{a}_server_cpu_ms_per_round{sfx}"] = round(
+                out[f"{a}_server_cpu_s{sfx}"] * 1000 / max(1, res.rounds), 2)
             out[f"{a}_timed_wall_s{sfx}"] = round(res.wall_s, 1)
             out[f"{a}_client_loop_lag_p99_ms{sfx}"] = round(res.loop_lag_p99_ms, 1)
             out[f"{a}_login_s{sfx}"] = round(res.login_s, 1)
