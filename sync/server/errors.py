@@ -54,6 +54,12 @@ def forbidden(message: str, **extra: Any) -> ApiError:
     return ApiError(403, "forbidden", message, **extra)
 
 
+def foreign_client_id() -> ApiError:
+    """A client_id bound to another user: one sign-in per install and user (§4)."""
+    return forbidden("This client_id belongs to another user; create a new client_id after "
+                     "a different user signs in.", reason="client_id belongs to another user")
+
+
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
                415: "unsupported_media_type", 400: "bad_request"}
 

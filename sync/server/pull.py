@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from sync.server.auth import NO_NUL, Principal
 from sync.server.db import ServerDatabase, utcnow
-from sync.server.errors import ApiError, forbidden
+from sync.server.errors import ApiError, foreign_client_id
 from sync.server.feed import PG_XMIN, audience_sql, visible_sql
 from sync.server.models import ChangeLog, Client, Conflict, Record, ServerState, User
 from sync.server.push import bind_client
@@ -251,9 +251,7 @@ class PullService:
             if owner is None:
                 return None
             if owner != p.user_id:
-                raise forbidden("This client_id belongs to another user; create a new "
-                                "client_id after a different user signs in.",
-                                reason="client_id belongs to another user")
+                raise foreign_client_id()
             if cur.instance != (instance or "") or (cur.t, cur.s) < _position(horizon_text):
                 log.info("client %s is behind the compaction horizon: reset", client_id)
                 return self._envelope([], None, True, True, int(last_mutation_id), None)
@@ -312,9 +310,7 @@ class PullService:
             return self.db.run_write(
                 lambda s: bind_client(s, p, client_id, lock=False).last_mutation_id)
         if client.user_id != p.user_id:
-            raise forbidden("This client_id belongs to another user; create a new client_id "
-                            "after a different user signs in.",
-                            reason="client_id belongs to another user")
+            raise foreign_client_id()
         return client.last_mutation_id
 
     def _snapshot_page(self, s: Session, p: Principal, cur: Cursor, limit: int,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sync.server.auth import NO_NUL, Principal
 from sync.server.db import ServerDatabase, WriterBusy, utcnow
 from sync.server.entities import ENTITY_SPECS, EntitySpec, FieldError, check_fields, defaults
-from sync.server.errors import ApiError, forbidden
+from sync.server.errors import ApiError, foreign_client_id
 from sync.server.feed import PG_TXID, Feed, can_see
 from sync.server.models import Client, Conflict, Record, User
 
@@ -125,9 +125,7 @@ def bind_client(s: Session, p: Principal, client_id: str, lock: bool) -> Client:
         s.flush()  # a concurrent first use raises IntegrityError → run_write retries
     if client.user_id != p.user_id:
         log.warning("user %s used client_id %s of another user", p.username, client_id)
-        raise forbidden("This client_id belongs to another user; create a new client_id "
-                        "after a different user signs in.",
-                        reason="client_id belongs to another user")
+        raise foreign_client_id()
     return client
 
 
@@ -194,9 +192,7 @@ class PushService:
             if known is None:
                 return None  # binding the new client is a write
             if known[0] != p.user_id:
-                raise forbidden("This client_id belongs to another user; create a new "
-                                "client_id after a different user signs in.",
-                                reason="client_id belongs to another user")
+                raise foreign_client_id()
             return PushOut(last_mutation_id=int(known[1]), server_time=utcnow(), results=[])
         if len(body.mutations) > NEW_ROWS_MAX:
             return None
@@ -348,9 +344,7 @@ class PushService:
             row = c.fetchone()
         if row[0] != p.user_id:
             log.warning("user %s used client_id %s of another user", p.username, client_id)
-            raise forbidden("This client_id belongs to another user; create a new client_id "
-                            "after a different user signs in.",
-                            reason="client_id belongs to another user")
+            raise foreign_client_id()
         return int(row[1])
 
     def _known_rows(self, c: Any, uuids: list[str]) -> dict[str, _Known]:
