@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -14,6 +13,7 @@ from agent_desktop.importing import (
     DuplicateAction,
     Field,
     ImportFileError,
+    ImportResult,
     ImportService,
     MappingError,
     ReadOptions,
@@ -25,13 +25,6 @@ from agent_desktop.store.db import Database
 from agent_desktop.store.models import Customer, Outbox, PhoneNumber, Tag
 
 DATA = Path(__file__).parent.parent / "data" / "import"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "t.sqlite3")
-    yield d
-    d.close()
 
 
 @pytest.fixture
@@ -55,7 +48,7 @@ def customers(db: Database) -> list[Customer]:
 
 def import_all(service: ImportService, path: Path, options: ReadOptions | None = None,
                mapping: list[Field] | None = None,
-               action: DuplicateAction = DuplicateAction.MERGE):  # type: ignore[no-untyped-def]
+               action: DuplicateAction = DuplicateAction.MERGE) -> ImportResult:
     preview = service.preview(path, options)
     plan = service.scan(preview, mapping)
     plan.set_all(action)

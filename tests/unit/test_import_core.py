@@ -4,11 +4,9 @@ fields in the same order, and the search index in the batch's own transaction.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select, text
 
 from agent_desktop.importing import DuplicateAction, ImportService
@@ -19,13 +17,6 @@ from agent_desktop.store.models import Customer, Note, Outbox, PhoneNumber, Tag
 
 N = PhoneNormalizer("CN")
 _SKIP = {"id", "uuid", "created_at", "updated_at"}
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "t.sqlite3")
-    yield d
-    d.close()
 
 
 def run_import(db: Database, path: Path, batch_size: int = 1000) -> Any:

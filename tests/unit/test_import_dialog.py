@@ -39,13 +39,6 @@ GBK_FILE = ("姓名,公司,城市,手机号,标签\r\n"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "t.sqlite3")
-    yield d
-    d.close()
-
-
-@pytest.fixture
 def dialog(qtbot: QtBot, db: Database) -> Iterator[ImportDialog]:
     dlg = ImportDialog(ImportService(db, N, batch_size=2))
     qtbot.addWidget(dlg)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from agent_desktop.store.db import Database
 from agent_desktop.store.models import Customer, Outbox
 
 N = PhoneNormalizer("CN")
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "t.sqlite3")
-    yield d
-    d.close()
 
 
 @pytest.fixture
@@ -92,6 +84,7 @@ def test_merge_fills_empty_fields_unions_tags_phones_appends_note(
     assert [p.e164 for p in wang.phones] == ["+8613900139000", "+8613600136000"]
     assert wang.company == "京东" and wang.city == "上海"
     assert [t.name for t in wang.tags] == ["新"] and [n.body for n in wang.notes] == ["第二次"]
+    assert outbox_after is not None and outbox_before is not None
     assert outbox_after > outbox_before  # merges sync too
 
 

@@ -11,7 +11,6 @@ rows are the ORM hook's.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,13 +25,6 @@ from agent_desktop.store.models import Customer, Outbox, PhoneNumber, Tag
 
 N = PhoneNormalizer("CN")
 COUNT = 120  # above indexing.BULK_THRESHOLD, so the triggers are suspended
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "m.sqlite3")
-    yield d
-    d.close()
 
 
 def write(tmp_path: Path, name: str, rows: list[str]) -> Path:

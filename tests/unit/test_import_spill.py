@@ -8,7 +8,6 @@ workbook gives, leaves no file behind in any outcome, and that the import still 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -27,14 +26,6 @@ from agent_desktop.store.db import Database
 from agent_desktop.store.models import Customer, PhoneNumber
 
 ROWS = 130
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    (tmp_path / "data").mkdir()
-    d = Database.open(tmp_path / "data" / "t.sqlite3")
-    yield d
-    d.close()
 
 
 def workbook(tmp_path: Path) -> Path:
@@ -105,7 +96,7 @@ def test_same_customers_as_reading_the_workbook_twice(db: Database, tmp_path: Pa
     service = ImportService(db, PhoneNormalizer("CN"), batch_size=40)
     with_spill = service.run(service.scan(service.preview(path)))
     first = stored(db)
-    other = Database.open(tmp_path / "data" / "other.sqlite3")
+    other = Database.open(tmp_path / "other.sqlite3")
     try:
         def refuse(_folder: Path) -> RowSpill:
             raise PermissionError("read-only folder")
