@@ -3,8 +3,10 @@ read, nothing written or memory-mapped, low priority, prompt stop, writers never
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -108,7 +110,7 @@ def test_stop_interrupts_the_statement_under_way(db_path: Path) -> None:
     assert len(done) == 1 and done[0].interrupted
 
 
-def test_runs_at_the_lowest_cpu_priority_and_leaves_other_threads_alone(
+def test_runs_at_the_lowest_cpu_and_io_priority_and_leaves_other_threads_alone(
         db_path: Path) -> None:
     def nice_of(tid: int) -> int:
         stat = Path(f"/proc/self/task/{tid}/stat").read_text()
@@ -123,6 +125,11 @@ def test_runs_at_the_lowest_cpu_priority_and_leaves_other_threads_alone(
         assert thread.native_id is not None
         assert nice_of(thread.native_id) == 19
         assert nice_of(threading.get_native_id()) == own
+        if os.uname().machine == "x86_64":  # ioprio_get(2) is system call 252 there
+            libc = ctypes.CDLL(None, use_errno=True)
+            idle_class = 3 << 13
+            assert libc.syscall(252, 1, thread.native_id) == idle_class
+            assert libc.syscall(252, 1, threading.get_native_id()) != idle_class
     finally:
         warmer.stop(timeout=30)
 
