@@ -290,3 +290,17 @@ def test_saved_state_of_an_older_version_is_restored(db: Database) -> None:
     assert recover_search_index(db) is True
     assert trigger_count(db) == installed
     assert found(db, "Olga") == ["Olga Oldformat"]
+
+
+def test_restore_puts_back_indexes_and_the_connections_page_cache(db: Database) -> None:
+    indexes = index_sql(db)
+    with db.transaction(applying_remote=True) as s:
+        assert suspend_search_triggers(s, drop_indexes=True) is True
+    assert index_sql(db) == []
+    with db.transaction(applying_remote=True) as s:
+        conn = s.connection()
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+        assert restore_search_index(s) is True
+        # the restore's bigger cache is per connection: the pooled one gets its own back
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == before
+    assert index_sql(db) == indexes
