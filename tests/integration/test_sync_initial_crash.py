@@ -26,6 +26,7 @@ from sync.server.db import ServerDatabase
 from tests.bench.sync_client import Install
 from tests.integration.fault_proxy import REPO, ServerProcess, User
 from tests.integration.server.bench import seed_bulk
+from tests.unit.test_sync_bulk_apply import index_sql
 
 pytestmark = pytest.mark.integration
 
@@ -66,15 +67,6 @@ def trigger_count(db: Database) -> int:
         return int(conn.execute(text(
             "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
             " AND name LIKE '%\\_search\\_%' ESCAPE '\\'")).scalar_one())
-
-
-def index_sql(db: Database) -> list[tuple[str, str]]:
-    """Explicit (secondary) indexes of the customer tables, dropped during a download."""
-    with db.engine.connect() as conn:
-        return [(str(n), str(q)) for n, q in conn.execute(text(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-            " AND tbl_name IN ('customers', 'phone_numbers', 'tags', 'notes', 'tasks')"
-            " ORDER BY name")).all()]
 
 
 def test_killed_initial_download_is_repaired_and_resumed(server: ServerProcess,
