@@ -33,9 +33,9 @@ ModelIndex = QModelIndex | QPersistentModelIndex
 CUSTOMER_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 PAGE_ROWS = 100  # rows per keyset page: a screenful or two, ~1 ms to read at 1M
 
-# Roles as plain ints: `data()`/`multiData()` run ~40 times per painted row while the list
-# scrolls, and comparing an int with a module-level int is the cheapest test Python has
-# (no attribute lookups through Qt.ItemDataRole, no enum comparison).
+# Roles as plain ints: `data()` runs 42 times per painted row while the list scrolls, and
+# comparing an int with a module-level int is the cheapest test Python has (no attribute
+# lookups through Qt.ItemDataRole, no enum comparison).
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _CUSTOMER_ID = int(CUSTOMER_ID_ROLE)
