@@ -24,6 +24,8 @@ def test_open_creates_wal_database_with_foreign_keys(tmp_path: Path) -> None:
     with db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        # Not memory-mapped: mapped pages would stay in the app's RSS all day.
+        assert conn.execute(text("PRAGMA mmap_size")).scalar() == 0
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert version is not None
     db.close()
