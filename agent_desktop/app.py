@@ -297,6 +297,7 @@ def _after_first_paint(ctx: AppContext) -> None:
     stats = parts.add_todays_figures(ctx)
     ctx.keep.append(startup.check_integrity_in_background(
         ctx.db, w, lambda problem: parts.show_database_problem(ctx, problem)))
+    parts.start_search_warmup(ctx)
     parts.finish_interrupted_calls(ctx)
 
     # -- softphone (sip/, ui/softphone_*, ui/call_*, ui/wrapup_dialog.py) ----------------

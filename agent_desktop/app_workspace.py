@@ -165,3 +165,21 @@ def finish_interrupted_calls(ctx: AppContext) -> None:
         recover_interrupted_calls(ctx.db, ctx.paths.recordings_dir)
     except Exception:
         log.exception("could not finish calls interrupted by the last stop")
+
+
+def start_search_warmup(ctx: AppContext) -> None:
+    """Read the b-trees searches use into the OS cache at idle priority, then pay the
+    search's one-off costs on that same thread (agent_desktop/search_warm.py says why)."""
+    if ctx.db.path is None:
+        return
+    from agent_desktop.search_warm import SearchWarmer, WarmReport
+
+    search = ctx.search
+
+    def done(report: WarmReport) -> None:
+        if not report.interrupted:  # interrupted = the app is closing
+            search.prepare()
+
+    warmer = SearchWarmer(ctx.db.path, on_done=done)
+    warmer.start()
+    ctx.stoppers.append(warmer.stop)

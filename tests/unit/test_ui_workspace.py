@@ -7,6 +7,7 @@ Built with `agent_desktop.app.build()` — the real wiring, offscreen — on a s
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -366,6 +367,19 @@ def test_deferred_start_up_after_first_paint(ctx: AppContext, qtbot) -> None:  #
     assert stats is not None and stats.text().startswith("Calls 0")
     popup = w.findChild(QFrame, "reminderPopup")
     assert popup is not None and not popup.isVisible()
+
+
+def test_search_warm_up_then_prepare_after_first_paint(ctx: AppContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The idle-priority warm-up starts once the list has painted and, when it ends, the
+    search pays its one-off costs (the digit sample) off the GUI thread."""
+    digit_stats = ctx.search._digit_stats
+    assert digit_stats._taken_at < 0  # nothing sampled before the first paint
+    w = ctx.window
+    with qtbot.waitExposed(w):
+        w.show()
+    qtbot.waitUntil(lambda: digit_stats._taken_at > 0, timeout=60_000)
+    qtbot.waitUntil(lambda: not any(t.name == "search-warm-up"
+                                    for t in threading.enumerate()), timeout=60_000)
 
 
 def test_import_and_export_menu_open_their_dialogs(ctx: AppContext, qtbot) -> None:  # type: ignore[no-untyped-def]
