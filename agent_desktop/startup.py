@@ -161,12 +161,11 @@ def first_window(start: Startup, source: PageSource) -> MainWindow:
     window = MainWindow(list_panel, UiState(start.paths.ui_state_file))
     window.restore_ui_state()
     if start.phone_wanted:
-        tr = QCoreApplication.translate
-        phone = window.reserve_dock(PHONE_DOCK, tr("App", "Phone"),
-                                    tr("App", "Starting the phone…"))
-        window.reserve_dock(DIALER_DOCK, tr("App", "Call list"),
-                            tr("App", "Starting the phone…"), tabify_with=phone,
-                            width=PHONE_DOCK_WIDTH)
+        waiting = QCoreApplication.translate("App", "Starting the phone…")
+        phone = window.reserve_dock(PHONE_DOCK, QCoreApplication.translate("App", "Phone"),
+                                    waiting)
+        window.reserve_dock(DIALER_DOCK, QCoreApplication.translate("App", "Call list"),
+                            waiting, tabify_with=phone, width=PHONE_DOCK_WIDTH)
     start.timer.mark("UI build")
     list_panel.load()
     start.timer.mark("first page")

@@ -168,10 +168,10 @@ class StoreUpgrade(QObject):
         do_backup = current is not None and not backup.exists()
         count = len(pending) + (1 if do_backup else 0)
         number = 0
-        tr = QCoreApplication.translate
         if do_backup:
             number += 1
-            self.step.emit(tr("StoreUpgrade", "Keeping a copy of your data"), number, count)
+            self.step.emit(QCoreApplication.translate(
+                "StoreUpgrade", "Keeping a copy of your data"), number, count)
             self._backup(db, backup)
             log.info("database backed up to %s before migrating %s → %s",
                      backup, current, head)
@@ -181,8 +181,8 @@ class StoreUpgrade(QObject):
                 self._check_stop()
                 number += 1
                 title = (rev.doc or rev.revision).splitlines()[0]
-                self.step.emit(tr("StoreUpgrade", "Updating: %1").replace("%1", title),
-                               number, count)
+                self.step.emit(QCoreApplication.translate(
+                    "StoreUpgrade", "Updating: %1").replace("%1", title), number, count)
                 log.info("migrating the database to %s (%s)", rev.revision, title)
                 with db.engine.connect() as conn:
                     raw = conn.connection.driver_connection

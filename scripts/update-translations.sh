@@ -20,7 +20,7 @@ lines += [f"    QT_TRANSLATE_NOOP({'SettingsSchema'!r}, {s.description!r})," for
 lines += [")", ""]
 open("ui/settings_strings.py", "w", encoding="utf-8").write("\n".join(lines))
 PY
-mapfile -t sources < <(ls ui/*.py agent_desktop/app*.py sip/*.py sync/client/*.py 2>/dev/null || true)
+mapfile -t sources < <(ls ui/*.py agent_desktop/app*.py agent_desktop/startup.py agent_desktop/store_upgrade.py sip/*.py sync/client/*.py 2>/dev/null || true)
 for lang in "${langs[@]}"; do
   ts="resources/translations/agent_desktop_${lang}.ts"
   "$bin/pyside6-lupdate" -locations none -no-obsolete "${sources[@]}" -ts "$ts"

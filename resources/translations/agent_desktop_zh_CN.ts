@@ -74,6 +74,10 @@
         <source>Some settings could not be used:</source>
         <translation>部分设置无法使用：</translation>
     </message>
+    <message>
+        <source>Starting the phone…</source>
+        <translation>正在启动电话…</translation>
+    </message>
 </context>
 <context>
     <name>ConflictsModel</name>
@@ -1107,6 +1111,53 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     </message>
 </context>
 <context>
+    <name>MigrationWindow</name>
+    <message>
+        <source>Agent Desktop</source>
+        <translation>坐席工作台</translation>
+    </message>
+    <message>
+        <source>Updating your database (one-time)…</source>
+        <translation>正在升级您的数据库（仅此一次）…</translation>
+    </message>
+    <message>
+        <source>This version of Agent Desktop stores your customers in a faster way. On a large database this takes a few minutes, once. Your data is kept safe meanwhile.</source>
+        <translation>此版本的坐席工作台以更快的方式存储您的客户数据。数据库较大时，这需要几分钟，仅此一次。期间您的数据始终安全。</translation>
+    </message>
+    <message>
+        <source>Preparing…</source>
+        <translation>正在准备…</translation>
+    </message>
+    <message>
+        <source>Step %1 of %2: %3</source>
+        <translation>第 %1 步，共 %2 步：%3</translation>
+    </message>
+    <message>
+        <source>Stop the update?</source>
+        <translation>要停止升级吗？</translation>
+    </message>
+    <message>
+        <source>Agent Desktop will close. Nothing is lost: the step in progress is undone and the update starts again the next time you open Agent Desktop.</source>
+        <translation>坐席工作台将关闭。不会丢失任何数据：正在进行的步骤会被撤销，下次打开坐席工作台时升级会重新开始。</translation>
+    </message>
+    <message>
+        <source>Stop and close</source>
+        <translation>停止并关闭</translation>
+    </message>
+    <message>
+        <source>Keep updating</source>
+        <translation>继续升级</translation>
+    </message>
+    <message>
+        <source>Stopping safely…</source>
+        <translation>正在安全停止…</translation>
+    </message>
+    <message>
+        <source>%1 elapsed</source>
+        <translation>已用时 %1</translation>
+    </message>
+</context>
+<context>
     <name>PendingWrapupsButton</name>
     <message numerus="yes">
         <source>%n wrap-up(s) pending</source>
@@ -1519,6 +1570,21 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     <message>
         <source>%1 · jitter %2 ms · loss %3 %</source>
         <translation>%1 · 抖动 %2 毫秒 · 丢包 %3 %</translation>
+    </message>
+</context>
+<context>
+    <name>StoreUpgrade</name>
+    <message>
+        <source>Your database could not be updated to this version of Agent Desktop (%1). It was left as it was; details are in the log.</source>
+        <translation>无法将您的数据库升级到此版本的坐席工作台（%1）。数据库保持原样，详情见日志。</translation>
+    </message>
+    <message>
+        <source>Keeping a copy of your data</source>
+        <translation>正在备份您的数据</translation>
+    </message>
+    <message>
+        <source>Updating: %1</source>
+        <translation>正在升级：%1</translation>
     </message>
 </context>
 <context>
