@@ -30,7 +30,6 @@ Signals:
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -149,7 +148,6 @@ class StoreUpgrade(QObject):
         return text.replace("%1", type(exc).__name__)
 
     def _upgrade(self, db: Database) -> None:
-        from alembic import command
         from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
         from sqlalchemy import event
@@ -191,13 +189,8 @@ class StoreUpgrade(QObject):
                         self._running = raw
                     try:
                         # One real transaction per step (see the module docstring).
-                        conn.exec_driver_sql("BEGIN IMMEDIATE")
-                        cfg.attributes["connection"] = conn
-                        command.upgrade(cfg, rev.revision)
-                        self._check_stop()
-                        conn.commit()
+                        db.apply_migration(conn, cfg, rev.revision)
                     except Exception as exc:
-                        conn.rollback()
                         raise self._stopped_or(exc) from exc
                     finally:
                         with self._lock:
@@ -225,21 +218,5 @@ class StoreUpgrade(QObject):
         self.progress.emit(total - remaining, total)
 
     def _backup(self, db: Database, target: Path) -> None:
-        """SQLite's online backup into `target`, written under a temporary name first."""
-        partial = target.with_name(target.name + ".partial")
-        partial.unlink(missing_ok=True)
-        raw = db.engine.raw_connection()
-        try:
-            src = raw.driver_connection
-            assert isinstance(src, sqlite3.Connection)
-            dst = sqlite3.connect(partial)
-            try:
-                src.backup(dst, pages=BACKUP_PAGES_PER_STEP, progress=self._copied)
-            finally:
-                dst.close()
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        finally:
-            raw.close()
-        os.replace(partial, target)
+        """SQLite's online backup into `target` (complete or absent), with progress."""
+        db.backup_to(target, progress=self._copied, pages=BACKUP_PAGES_PER_STEP)

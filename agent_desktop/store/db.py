@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent_desktop.store.outbox import install_outbox_capture
@@ -136,24 +136,44 @@ class Database:
         return db
 
     def migrate(self) -> None:
-        """Upgrade to head; Alembic (≈0.3-2 s to import) is loaded only when needed."""
+        """Upgrade to head; Alembic (≈0.3-2 s to import) is loaded only when needed.
+
+        Same guarantees as the app's upgrade window (agent_desktop/store_upgrade.py): the
+        copy is complete or absent, and each migration is one transaction, so a kill leaves
+        the file at the previous revision, never half-way through one."""
         current = self._current_revision()
         head = head_revision()
         if current == head:
             return
-        from alembic import command
+        from alembic.script import ScriptDirectory
 
-        url = str(self.engine.url)
         if current is not None and self.path is not None and self.path.exists():
             backup = self.path.with_name(f"{self.path.name}.before-{head}")
             if not backup.exists():
                 self.backup_to(backup)
                 log.info("database backed up to %s before migrating %s → %s",
                          backup, current, head)
-        with self.engine.begin() as conn:
-            cfg = alembic_config(url)
+        cfg = alembic_config(str(self.engine.url))
+        script = ScriptDirectory.from_config(cfg)
+        for rev in reversed(list(script.iterate_revisions(head, current))):
+            with self.engine.connect() as conn:
+                self.apply_migration(conn, cfg, rev.revision)
+
+    @staticmethod
+    def apply_migration(conn: Connection, cfg: Config, revision: str) -> None:
+        """One migration step in one real transaction. Python's sqlite3 runs DDL such as
+        CREATE INDEX outside any transaction unless one is begun explicitly, so without the
+        BEGIN a kill between two statements of a migration left half of it applied."""
+        from alembic import command
+
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
 
     def _current_revision(self) -> str | None:
         with self.engine.connect() as conn:
@@ -167,17 +187,27 @@ class Database:
             row = raw.execute("SELECT version_num FROM alembic_version").fetchone()
         return str(row[0]) if row else None
 
-    def backup_to(self, target: Path) -> None:
-        """Consistent online copy via SQLite's backup API (safe while the app writes)."""
+    def backup_to(self, target: Path, progress: Any = None, pages: int = -1) -> None:
+        """Consistent online copy via SQLite's backup API (safe while the app writes),
+        written under a temporary name and renamed when complete: a kill mid-copy never
+        leaves a truncated file that a later start would take for the backup."""
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
         raw = self.engine.raw_connection()
         try:
-            dst = sqlite3.connect(target)
+            src = raw.driver_connection
+            assert isinstance(src, sqlite3.Connection)
+            dst = sqlite3.connect(partial)
             try:
-                raw.driver_connection.backup(dst)  # type: ignore[union-attr]
+                src.backup(dst, pages=pages, progress=progress)
             finally:
                 dst.close()
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         finally:
             raw.close()
+        os.replace(partial, target)
 
     def integrity_problem(self) -> str | None:
         """Run SQLite's `quick_check` (slow on big files: call it off the GUI thread).

@@ -27,7 +27,7 @@ from agent_desktop.app import parse_args
 from agent_desktop.customers import CustomerService
 from agent_desktop.paths import AppPaths
 from agent_desktop.phones import PhoneNormalizer
-from agent_desktop.store.db import Database
+from agent_desktop.store.db import Database, head_revision
 from agent_desktop.store_upgrade import StoreUpgrade, upgrade_due
 from ui.migration_window import MigrationWindow
 
@@ -363,3 +363,42 @@ def test_a_locked_database_behind_the_schema_is_refused_in_plain_words(
     assert len(fatal) == 1 and "locked" in fatal[0]
     assert state(path) == ("0002", set(), ROWS)
     assert not path.with_name(path.name + ".before-0003").exists()
+
+
+def test_database_migrate_fails_whole_steps_only(old_db: Path) -> None:
+    """`Database.migrate` (servers, tools and tests open stores with it) has the window's
+    guarantee too: a failure at the second CREATE INDEX of 0003 leaves none of them."""
+    from sqlalchemy import event
+
+    db = Database.open(old_db, migrate=False)
+    seen: list[str] = []
+
+    def fail_second_index(_conn: Any, _cursor: Any, statement: str, *_a: Any) -> None:
+        if statement.lstrip().upper().startswith("CREATE INDEX"):
+            seen.append(statement)
+            if len(seen) == 2:
+                raise RuntimeError("disk went away")
+
+    event.listen(db.engine, "before_cursor_execute", fail_second_index)
+    with pytest.raises(RuntimeError, match="disk went away"):
+        db.migrate()
+    db.close()
+    assert len(seen) == 2
+    assert state(old_db) == ("0002", set(), ROWS)
+    reopened = Database.open(old_db)  # and the next open finishes
+    reopened.close()
+    assert state(old_db)[:2] == (head_revision(), LIST_INDEXES)
+
+
+def test_an_interrupted_copy_leaves_no_backup(old_db: Path, tmp_path: Path) -> None:
+    db = Database.open(old_db, migrate=False)
+    target = tmp_path / "copy.sqlite3"
+
+    def stop(_status: int, _remaining: int, _total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        db.backup_to(target, progress=stop, pages=1)
+    db.close()
+    assert not target.exists()
+    assert not target.with_name(target.name + ".partial").exists()
