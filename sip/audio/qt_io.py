@@ -79,7 +79,7 @@ class RingReader(QIODevice):
             ring.reset_counters()
         avail = len(ring) & ~1
         if avail > 0 and (ring.primed or avail >= ring.prebuffer):
-            return ring.read(min(maxlen, avail) & ~1)
+            return ring.read(min(maxlen, avail) & ~1, maxlen & ~1)
         return ring.read(min(maxlen, 10 * BYTES_PER_MS) & ~1)
 
     def writeData(self, data: bytes | bytearray | memoryview, maxlen: int, /) -> int:

@@ -15,13 +15,53 @@ from __future__ import annotations
 
 import threading
 import time
+from array import array
 from collections import deque
+from collections.abc import Callable
 
 #: 16 kHz mono signed 16-bit: bytes per millisecond.
 BYTES_PER_MS = 32
 #: A pause this long between two reads (or two writes) is kept in `gaps` for diagnosis:
 #: both sides normally come every 16–64 ms.
 GAP_S = 0.08
+#: Drift compensation: one adjustment repeats or removes this many bytes (1 ms).
+SLICE = BYTES_PER_MS
+_L = SLICE // 2  # samples in a slice
+
+
+def _now() -> float:
+    """time.monotonic(), looked up at each call (tests patch the module's `time`)."""
+    return time.monotonic()
+
+
+def _crossfade(a: array[int], b: array[int]) -> list[int]:
+    """`a` fading out into `b` fading in, sample by sample (both `_L` samples)."""
+    return [int(a[k] * (_L - k - 0.5) / _L + b[k] * (k + 0.5) / _L) for k in range(_L)]
+
+
+def _quietest(buf: bytearray, span: int) -> int:
+    """Byte offset of the quietest 2-slice window among the first `span` bytes (a
+    repeat or a cut is least audible in a pause between syllables)."""
+    best, best_at = -1, 0
+    for at in range(0, min(span, len(buf) - 2 * SLICE) + 1, SLICE):
+        energy = sum(map(abs, array("h", buf[at:at + 2 * SLICE])))
+        if best < 0 or energy < best:
+            best, best_at = energy, at
+    return best_at
+
+
+def stretch(buf: bytearray, at: int) -> None:
+    """Insert one slice at `at`: x[0:L] + crossfade(x[L:2L] -> x[0:L]) + x[L:2L], so
+    both seams continue the waveform (needs 2 slices of audio from `at`)."""
+    x = array("h", buf[at:at + 2 * SLICE])
+    mid = array("h", _crossfade(x[_L:], x[:_L]))
+    buf[at + SLICE:at + SLICE] = mid.tobytes()
+
+
+def shrink(buf: bytearray, at: int) -> None:
+    """Remove one slice at `at`: the 2 slices there become x[0:L] fading into x[L:2L]."""
+    x = array("h", buf[at:at + 2 * SLICE])
+    buf[at:at + 2 * SLICE] = array("h", _crossfade(x[:_L], x[_L:])).tobytes()
 
 
 class ByteRing:
@@ -33,7 +73,9 @@ class ByteRing:
 
     def __init__(self, capacity: int, prebuffer: int = 0, keep: int | None = None, *,
                  high: int | None = None, settle_s: float = 1.0,
-                 grow_to: int | None = None) -> None:
+                 grow_to: int | None = None, drift_window: int = 0,
+                 drift_band: int = 8 * BYTES_PER_MS,
+                 clock: Callable[[], float] | None = None) -> None:
         """`prebuffer` bytes must accumulate before reads return audio (a tiny jitter
         buffer): the OS delivers audio in bursts (PulseAudio: ~64 ms chunks), so reading
         20 ms frames from an almost empty ring would chop every burst. Until primed, and
@@ -59,6 +101,24 @@ class ByteRing:
         its initial size, up to `grow_to`, for the rest of the call (`clear()` at the next
         call goes back to the initial size). A quiet call keeps the low latency; a
         jittery one trades some latency for fewer gaps.
+
+        `drift_window` (bytes the consumer takes per measuring window; 0 = off) turns on
+        clock-drift compensation. The two sides run on different clocks (measured in the
+        call rig: pjmedia's clock thread ~200 ppm slow, PulseAudio ~150–200 ppm fast), so
+        a ring that starts with 40 ms of margin loses (or gains) ~350–400 ppm, 20 ms a
+        minute: the headset underran once a minute, the mic ring would grow until the
+        latency guard cuts it. The mean level the reads find over a window is compared
+        with the mean of the first settled window after any (re)start, under/overrun or
+        trim; two windows in a row more than `drift_band` away start a correction: one
+        `SLICE` (1 ms) repeated or removed per window, with crossfaded seams at the
+        quietest point near the head, until the level is back within a quarter band.
+        Each is a `drift_adjustments`, not an under/overrun (no gap, no audio lost).
+        The level judged at a read is its margin (`have - wanted`) plus the part of the
+        producer's last write that a steady producer would not have delivered yet
+        (interpolated from `clock`): when both sides run in 20 ms periods the raw
+        margin is a step function of their phase, flat for a minute and then 20 ms lower
+        at once (measured: an underrun with no warning); interpolated it slides steadily.
+        `clock` is injectable so tests can run minutes of simulated time.
         """
         if capacity <= 0:
             raise ValueError(f"ring capacity must be a positive number of bytes, got {capacity}")
@@ -97,6 +157,23 @@ class ByteRing:
         self.gaps: deque[tuple[str, float, float]] = deque(maxlen=64)
         self._last_read = 0.0
         self._last_write = 0.0
+        #: Totals for drift diagnosis: bytes handed in by the producer, bytes asked for
+        #: by the consumer (silence padding included: that is the consumer's clock).
+        self.bytes_written = 0
+        self.bytes_read = 0
+        self._window_min = capacity
+        if drift_window < 0 or drift_band <= 0:
+            raise ValueError(f"drift_window must be >= 0 and drift_band > 0 bytes, got "
+                             f"{drift_window} and {drift_band}")
+        self._dw = drift_window
+        self._clock = clock if clock is not None else _now
+        self._last_len = 0  # bytes in the producer's last write
+        self._band = drift_band
+        self.drift_adjustments = 0
+        #: ("stretch"/"shrink", offset in the audio handed out) per adjustment, newest last.
+        self.drift_log: deque[tuple[str, int]] = deque(maxlen=4096)
+        self._out = 0  # audio bytes handed out (padding excluded)
+        self._rebase()
 
     @property
     def capacity(self) -> int:
@@ -129,11 +206,13 @@ class ByteRing:
         Returns the number of bytes dropped (0 normally). Dropping keeps an even byte
         count so 16-bit samples never get split.
         """
-        now = time.monotonic()
+        now = self._clock()
         if self._last_write and now - self._last_write > GAP_S:
             self.gaps.append(("write", now, now - self._last_write))
         self._last_write = now
         with self._lock:
+            self.bytes_written += len(data)
+            self._last_len = len(data)
             if self._high is not None and self._settled(now):
                 return self._drop_to_keep(now, data)
             self._buf += data
@@ -162,35 +241,104 @@ class ByteRing:
         del self._buf[:excess]
         self._overruns += 1
         self.overrun_times.append(now)
+        self._rebase()
         return excess
 
-    def read(self, n: int) -> bytes:
-        """Take exactly `n` bytes; pad with silence (zeros) and count an underrun if short."""
-        now = time.monotonic()
+    def read(self, n: int, wanted: int = 0) -> bytes:
+        """Take exactly `n` bytes; pad with silence (zeros) and count an underrun if short.
+
+        `wanted` (default `n`) is how much the consumer asked for, if it takes less than
+        that (the headset reader hands a sound server only what the ring holds): drift
+        compensation judges the level against the demand, since what the server lacks
+        after a short read is cushion missing just as much as an emptier ring."""
+        now = self._clock()
         if self._last_read and now - self._last_read > GAP_S:
             self.gaps.append(("read", now, now - self._last_read))
         self._last_read = now
         with self._lock:
+            self.bytes_read += n
             have = len(self._buf)
+            self._window_min = min(self._window_min, have)
             if not self._primed:
                 if have < self._prebuffer:
                     return bytes(n)
                 self._primed = True
+            if self._dw:
+                have = self._track(have, wanted or n, now)
             if have >= n:
+                self._out += n
                 out = bytes(self._buf[:n])
                 del self._buf[:n]
                 self._floor = min(self._floor, have - n)
                 return out
             out = bytes(self._buf)
+            self._out += have
             self._buf.clear()
+            self._rebase()
             self._underruns += 1
-            self.underrun_times.append(time.monotonic())
+            self.underrun_times.append(self._clock())
             if self._grow_to is not None and self._prebuffer < self._grow_to:
                 step = max(2, self._initial_prebuffer // 2) & ~1
                 self._prebuffer = min(self._prebuffer + step, self._grow_to)
                 self._keep = max(self._keep, self._prebuffer)
             self._primed = self._prebuffer == 0
         return out + bytes(n - have)
+
+    def _rebase(self) -> None:
+        """Forget the drift reference: the level just jumped for another reason (lock
+        held, or in __init__)."""
+        self._anchor: float | None = None
+        self._skip = 1  # the first window after a jump is still settling
+        self._sum = self._taken = 0
+        self._streak = self._fixing = self._last_side = 0
+
+    def _track(self, have: int, n: int, now: float) -> int:
+        """Drift compensation at a read of `n` bytes finding `have` (lock held); returns
+        the level after any adjustment. The level judged is the margin `have - n`."""
+        # Weighted by the bytes asked for: a window's mean is then over time, not over
+        # reads (a server that tops up in small pulls when low would otherwise weigh its
+        # low moments several times over).
+        # What a steady producer would have delivered of its last write by now (see
+        # __init__: this makes the level continuous in the two sides' phase).
+        since = min(self._last_len, int((now - self._last_write) * 1000 * BYTES_PER_MS))
+        self._sum += (have - n + since) * n
+        self._taken += n
+        if self._taken < self._dw:
+            return have
+        mean = self._sum / self._taken
+        self._sum = self._taken = 0
+        if self._anchor is None:
+            if self._skip:
+                self._skip -= 1
+            else:
+                self._anchor = mean
+            return have
+        dev = mean - self._anchor
+        side = -1 if dev < -self._band else 1 if dev > self._band else 0
+        self._streak = self._streak + 1 if side and side == self._last_side else abs(side)
+        self._last_side = side
+        if self._fixing and (dev * self._fixing) <= self._band / 4:
+            self._fixing = 0
+        elif not self._fixing and self._streak >= 2:
+            self._fixing = side
+        if not self._fixing or have < 2 * SLICE:
+            return have
+        at = _quietest(self._buf, 10 * BYTES_PER_MS)
+        if self._fixing < 0:
+            stretch(self._buf, at)
+            self.drift_log.append(("stretch", self._out + at))
+        else:
+            shrink(self._buf, at)
+            self.drift_log.append(("shrink", self._out + at))
+        self.drift_adjustments += 1
+        return len(self._buf)
+
+    def take_window_min(self) -> int:
+        """The lowest level a read found since the last call (diagnosis: a level that
+        sinks second after second is clock drift, not jitter), and start a new window."""
+        with self._lock:
+            low, self._window_min = self._window_min, len(self._buf)
+            return low
 
     def read_available(self, max_bytes: int) -> bytes:
         """Take up to `max_bytes` (whole samples) without padding and without counting."""
@@ -211,9 +359,10 @@ class ByteRing:
                 return 0
             excess += excess & 1
             del self._buf[:excess]
+            self._rebase()
             if count:
                 self._overruns += 1
-                self.overrun_times.append(time.monotonic())
+                self.overrun_times.append(self._clock())
             return excess
 
     def clear(self) -> None:
@@ -224,6 +373,7 @@ class ByteRing:
             self._primed = self._prebuffer == 0
             self._last_read = self._last_write = 0.0
             self._floor, self._floor_since = self._capacity, 0.0
+            self._rebase()
 
     def reset_counters(self) -> tuple[int, int]:
         """Zero the counters and return the old (underruns, overruns), e.g. per call.
@@ -238,4 +388,5 @@ class ByteRing:
             self.underrun_times.clear()
             self.overrun_times.clear()
             self.gaps.clear()
+            self._rebase()
             return old

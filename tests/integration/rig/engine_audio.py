@@ -319,6 +319,63 @@ def busy_load() -> QTimer:
     return load
 
 
+class RingSampler:
+    """Once a second (its own thread, so a busy GUI thread cannot skew it): each ring's
+    level, its lowest level at a read during that second, and the bytes written (the
+    producer's clock) and asked for (the consumer's clock, padding included). `drift()`
+    fits the byte totals against time.monotonic(): a producer and consumer whose rates
+    differ by X ppm move the fill level by X * 32 bytes per second of call."""
+
+    def __init__(self, rings: dict[str, Any]) -> None:
+        self.rings = rings
+        self.rows: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ring-sampler", daemon=True)
+        self.t0 = 0.0
+
+    def start(self, t0: float) -> None:
+        self.t0 = t0
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            row: dict[str, Any] = {"t": round(time.monotonic() - self.t0, 3)}
+            for side, ring in self.rings.items():
+                row[side] = [len(ring), ring.take_window_min(), ring.bytes_written,
+                             ring.bytes_read, getattr(ring, "drift_adjustments", 0)]
+            self.rows.append(row)
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join()
+        return {"ring_levels": self.rows, "drift": self.drift()}
+
+    def drift(self, skip_s: float = 5.0) -> dict[str, Any]:
+        """Per side: producer and consumer rate in ppm off 32000 B/s (least squares
+        over the rows after `skip_s`, when the streams have settled), and their
+        difference (positive: the ring fills)."""
+        rows = [r for r in self.rows if r["t"] >= skip_s]
+        out: dict[str, Any] = {}
+        if len(rows) < 3:
+            return out
+        ts = [r["t"] for r in rows]
+        mt = sum(ts) / len(ts)
+        den = sum((t - mt) ** 2 for t in ts)
+
+        def ppm(ys: list[int]) -> float:
+            my = sum(ys) / len(ys)
+            slope = sum((t - mt) * (y - my) for t, y in zip(ts, ys, strict=True)) / den
+            return round((slope / 32000 - 1) * 1e6, 1)
+
+        for side in self.rings:
+            prod = ppm([r[side][2] for r in rows])
+            cons = ppm([r[side][3] for r in rows])
+            out[side] = {"producer_ppm": prod, "consumer_ppm": cons,
+                         "fill_ppm": round(prod - cons, 1),
+                         "level_min_ms": [r[side][1] // 32 for r in self.rows]}
+        return out
+
+
 def main() -> int:
     uri, recdir, seconds, mic, headset = (sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]),
                                           sys.argv[4], sys.argv[5])
@@ -355,6 +412,7 @@ def main() -> int:
     gcw = GcWatch()
     load = busy_load() if mode == "load" else None
     out: dict[str, Any] = {}
+    sampler = RingSampler({"mic": bridge.mic_ring, "headset": bridge.speaker_ring})
 
     def call() -> Step:
         log_id = calls.dial(None, uri)
@@ -366,6 +424,7 @@ def main() -> int:
         while "connected" not in states and time.monotonic() - t0 < 5:
             yield 0.01
         connected_at = time.monotonic()
+        sampler.start(connected_at)
         yield 3.0
         calls.set_mute(log_id, True)
         mute_at = time.monotonic() - connected_at
@@ -382,6 +441,7 @@ def main() -> int:
                 for side, ring in (("mic", bridge.mic_ring), ("headset", bridge.speaker_ring))
                 for kind, back, length in tuple(ring.gaps)]
         calls.hangup(log_id)
+        out.update(sampler.stop())
         out["gc"] = gcw.stop()
         out["gil_probe"] = probe.stop()
         out["events"] = explain(events, gaps, probe, gcw, connected_at)
