@@ -321,7 +321,9 @@ class ByteRing:
             self._fixing = 0
         elif not self._fixing and self._streak >= 2:
             self._fixing = side
-        if not self._fixing or have < 2 * SLICE:
+        # A cut must not leave less than the read takes: a reader that asks for all the
+        # ring holds (the headset's) would find a gap of its own making.
+        if not self._fixing or have < 2 * SLICE or (self._fixing > 0 and have - SLICE < n):
             return have
         at = _quietest(self._buf, 10 * BYTES_PER_MS)
         if self._fixing < 0:
