@@ -49,7 +49,9 @@ class SimLineProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def start(self, timeout_s: float = 10.0) -> str:
+    def start(self, timeout_s: float = 30.0) -> str:
+        """Start the line and return its SIP domain. It is ready in ~0.1 s; the generous
+        limit is for a loaded machine (a CI run once saw no READY within 10 s)."""
         if self._proc is not None:
             return self.domain
         root = Path(__file__).resolve().parent.parent
