@@ -211,12 +211,20 @@ def _startup(root: Path) -> startup.Startup:
 def _during_migration(monkeypatch: pytest.MonkeyPatch,
                       on_gui: Callable[[MigrationWindow], bool]) -> dict[str, Any]:
     """Hold the worker at the first statement of migration 0003 until `on_gui(window)`,
-    polled on the GUI thread while `open_store` runs its loop, returns True."""
+    polled on the GUI thread while `open_store` runs its loop, returns True.
+
+    `on_gui` is asked only once the GUI thread has ticked twice while the worker sat
+    inside the migration (`seen["held_ticks"]`): that is what proves the window stays
+    responsive. Counting every tick instead raced the worker — with a small file the copy
+    and the step change can land before the first 20 ms tick, so a live GUI counted 1.
+    """
     release = threading.Event()
-    seen: dict[str, Any] = {"ticks": 0}
+    holding = threading.Event()
+    seen: dict[str, Any] = {"ticks": 0, "held_ticks": 0}
 
     def held(self: StoreUpgrade, statement: str) -> None:
         if statement.lstrip().upper().startswith("CREATE INDEX"):
+            holding.set()
             assert release.wait(30), "the GUI side never released the migration"
 
     monkeypatch.setattr(StoreUpgrade, "statement_started", held)
@@ -224,10 +232,12 @@ def _during_migration(monkeypatch: pytest.MonkeyPatch,
     timer.setInterval(20)
 
     def poll() -> None:
-        seen["ticks"] += 1  # the GUI thread keeps running while the worker is busy
+        seen["ticks"] += 1
+        if holding.is_set():
+            seen["held_ticks"] += 1  # the GUI thread runs while the worker is inside 0003
         windows = [w for w in QApplication.topLevelWidgets()
                    if isinstance(w, MigrationWindow) and w.isVisible()]
-        if windows and on_gui(windows[0]):
+        if windows and seen["held_ticks"] >= 2 and on_gui(windows[0]):
             timer.stop()
             release.set()
 
@@ -267,7 +277,7 @@ def test_open_store_shows_the_progress_window_and_stays_responsive(
         assert shown["heading"] == "Updating your database (one-time)…"
         assert shown["step"].startswith("Step 2 of 2: Updating: search: covering indexes")
         assert shown["elapsed"].endswith("elapsed")
-        assert seen["ticks"] >= 2
+        assert seen["held_ticks"] >= 2  # the GUI ticked while the worker was inside 0003
         assert not any(isinstance(w, MigrationWindow) and w.isVisible()
                        for w in QApplication.topLevelWidgets())
         assert state(path)[:2] == ("0003", LIST_INDEXES)
