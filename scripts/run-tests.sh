@@ -7,6 +7,6 @@ cd "$repo"
 bash scripts/bootstrap.sh test
 export PATH="$repo/.venv/bin:$PATH"
 echo "== ruff"; ruff check .
-echo "== mypy"; mypy agent_desktop ui sip sync
+echo "== mypy"; mypy agent_desktop ui sip sync tests
 echo "== pytest"
 exec python -m pytest "$@"

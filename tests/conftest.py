@@ -26,7 +26,7 @@ install_emit_refcount_fix()
 class MemoryKeyring(KeyringBackend):
     """In-memory keyring for tests: secrets never touch disk."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
         super().__init__()

@@ -162,7 +162,7 @@ class Bench:
         dialed: list[int] = []
         opened_ms: list[float] = []
         dialer = PowerDialer(self.db, self.settings,
-                             lambda cid, number: dialed.append(self.calls.dial(cid, number))
+                             lambda cid, number: dialed.append(self.calls.dial(cid, number))  # type: ignore[func-returns-value]
                              or dialed[-1], can_dial=self.wrapups.can_dial)
         dialer.set_mode(DialerMode.POWER)
         self.calls.call_ended.connect(dialer.on_call_ended)
@@ -184,13 +184,13 @@ class Bench:
         dialer.start()
         handled = 0
         while dialer.state is not DialerState.FINISHED:
-            self.wait(lambda h=handled: len(dialed) > h or dialer.state is DialerState.FINISHED)
+            self.wait(lambda h=handled: len(dialed) > h or dialer.state is DialerState.FINISHED)  # type: ignore[misc]
             if dialer.state is DialerState.FINISHED:
                 break
             log_id = dialed[handled]
             handled += 1
             self.hang_up_after_talk(log_id)
-            self.wait(lambda lid=log_id: self.dialog.isVisible()
+            self.wait(lambda lid=log_id: self.dialog.isVisible()  # type: ignore[misc]
                       and self.dialog.current_call() == lid)
             self.key(self.dialog.dispositions, Qt.Key.Key_1)
             self.key(self.dialog.dispositions, Qt.Key.Key_Return)
@@ -252,14 +252,14 @@ class Bench:
             dial_button.clicked.disconnect()
             log_id = log_ids[0]
             self.hang_up_after_talk(log_id)
-            self.wait(lambda lid=log_id: lid in ended)
+            self.wait(lambda lid=log_id: lid in ended)  # type: ignore[misc]
             form = QDialog(window)  # the usual "log call" form, built when asked for
             combo = QComboBox(form)
             combo.addItems(dispositions)
             notes = QPlainTextEdit(form)
             save = QPushButton("Save", form)
             flay = QVBoxLayout(form)
-            for w in (combo, notes, save):
+            for w in (combo, notes, save):  # type: ignore[assignment]
                 flay.addWidget(w)
             save.clicked.connect(lambda _=False, lid=log_id, c=combo, t=notes, f=form: (
                 self.wrapups.save(lid, WrapupData(disposition=c.currentText(),
@@ -269,10 +269,10 @@ class Bench:
             log_button.clicked.disconnect()
             self.app.processEvents()
             self.click(combo)  # opens the drop-down
-            self.wait(lambda c=combo: c.view().isVisible())
+            self.wait(lambda c=combo: c.view().isVisible())  # type: ignore[misc]
             self.key(combo.view(), Qt.Key.Key_Down)
             self.key(combo.view(), Qt.Key.Key_Return)
-            self.wait(lambda c=combo: not c.view().isVisible())
+            self.wait(lambda c=combo: not c.view().isVisible())  # type: ignore[misc]
             if combo.currentIndex() != 1:
                 raise RuntimeError("the click did not choose the disposition")
             self.click(notes)

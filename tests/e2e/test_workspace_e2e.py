@@ -49,7 +49,8 @@ def xvfb() -> Iterator[str]:
     try:
         with os.fdopen(read_fd) as f:
             number = f.readline().strip()  # written once the server accepts clients
-        assert number.isdigit(), f"Xvfb did not start: {proc.stderr.read() if proc.stderr else ''}"
+        problem = proc.stderr.read() if proc.stderr else b""
+        assert number.isdigit(), f"Xvfb did not start: {problem!r}"
         yield f":{number}"
     finally:
         proc.send_signal(signal.SIGTERM)

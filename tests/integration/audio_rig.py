@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -211,7 +212,7 @@ REPO = Path(__file__).resolve().parents[2]
 @dataclass
 class ChildRun:
     returncode: int
-    report: dict  # type: ignore[type-arg]
+    report: dict[str, Any]
     stderr: str
 
 
@@ -428,7 +429,7 @@ def child_main(argv: list[str]) -> int:
     def tick() -> None:
         if not state["t0"]:
             return
-        t = time.monotonic() - float(state["t0"])  # type: ignore[arg-type]
+        t = time.monotonic() - float(state["t0"])
         levels.append((round(t, 2), len(bridge.mic_ring), len(bridge.speaker_ring)))
         if pause and "pause" not in marks and t >= pause[0]:
             marks["pause"] = recorder.pause()

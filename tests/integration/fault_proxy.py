@@ -78,7 +78,7 @@ class ServerProcess:
             db.migrate()
             db.run_write(lambda s: create_team(s, team))
             for u in users:
-                db.run_write(lambda s, u=u: create_user(s, u.username, u.password, u.role,
+                db.run_write(lambda s, u=u: create_user(s, u.username, u.password, u.role,  # type: ignore[misc]
                                                           team))
         finally:
             db.dispose()

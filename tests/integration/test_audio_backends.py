@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -121,7 +122,7 @@ def child(backend: str, seconds: float) -> dict[str, object]:
             nxt += 0.02
             time.sleep(max(0.0, nxt - time.monotonic()))
 
-    keep: list[object] = []
+    keep: list[Any] = []  # the backend's live objects: (QThread, io) or two streams
     if backend == "qt":
         from sip.audio.qt_io import AudioIO
 
@@ -187,14 +188,14 @@ def child(backend: str, seconds: float) -> dict[str, object]:
               "busy_gui_speaker_overruns": spk.overruns}
     if backend == "qt":
         thread, io = keep
-        QTimer.singleShot(0, io, io.teardown)  # type: ignore[arg-type]
+        QTimer.singleShot(0, io, io.teardown)
         time.sleep(0.3)
-        thread.quit()  # type: ignore[attr-defined]
-        thread.wait()  # type: ignore[attr-defined]
+        thread.quit()
+        thread.wait()
     else:
         for s in keep:
-            s.stop()  # type: ignore[attr-defined]
-            s.close()  # type: ignore[attr-defined]
+            s.stop()
+            s.close()
     return result
 
 

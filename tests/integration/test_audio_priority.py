@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,7 +121,7 @@ def private_bus(tmp_path: Path, with_rtkit: bool) -> Iterator[tuple[str, Path]]:
     conf.write_text(BUS_CONF.format(tmp=tmp_path))
     bus = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--print-address=1",
                             "--nofork"], stdout=subprocess.PIPE, text=True)
-    procs = [bus]
+    procs: list[subprocess.Popen[Any]] = [bus]
     log_file = tmp_path / "rtkit.log"
     try:
         assert bus.stdout is not None
@@ -209,8 +210,9 @@ def fake_rtkit(address: str, log_path: str) -> int:
 
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 (lives as long as the process)
 
-    @ClassInfo({"D-Bus Interface": "org.freedesktop.RealtimeKit1"})
-    class FakeRtKit(QObject):
+    # The stub takes **info only; a dict is how a key with spaces is passed at run time.
+    @ClassInfo({"D-Bus Interface": "org.freedesktop.RealtimeKit1"})  # type: ignore[call-arg]
+    class FakeRtKit(QObject):  # type: ignore[operator]
         @Slot("qulonglong", "uint")
         def MakeThreadRealtime(self, tid: int, prio: int) -> None:
             log.write(f"MakeThreadRealtime {tid} {prio}\n")

@@ -45,7 +45,7 @@ def test_app_killed_mid_call_leaves_a_recording_that_repair_makes_playable(
         stderr=subprocess.DEVNULL)
     try:
         assert proc.stdout is not None
-        lines = []  # pjlib prints a few log lines first; b"" means the child ended
+        lines: list[bytes] = []  # pjlib prints a few log lines first; b"" means the child ended
         while not lines or lines[-1] not in (b"recording\n", b""):
             lines.append(proc.stdout.readline())
         assert lines[-1] == b"recording\n", lines

@@ -110,7 +110,7 @@ def run_machine(server: ServerProcess) -> None:
                     snaps = [snapshot(a, live_only=True) for a in self.agents]
                     mine = set(self.customers)
 
-                    def ours(snap: dict[str, dict[str, object]]) -> dict[str, object]:
+                    def ours(snap: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
                         return {k: v for k, v in snap.items()
                                 if k[9:] in mine or v.get("customer_uuid") in mine}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
 from sqlalchemy import func, select
 
 from agent_desktop.credentials import CredentialStore
@@ -79,7 +80,7 @@ def make_install(server: ServerProcess, tmp_path: Path) -> Iterator[Callable[...
 
 
 def test_sign_in_then_sync_on_local_change_off_the_gui_thread(
-        qtbot, server: ServerProcess, tmp_path: Path,
+        qtbot: QtBot, server: ServerProcess, tmp_path: Path,
         make_install: Callable[..., Install]) -> None:
     inst = make_install("w1")
     round_threads: list[int] = []
@@ -124,7 +125,7 @@ def test_sign_in_then_sync_on_local_change_off_the_gui_thread(
 
 
 def test_first_download_reports_progress_and_remembered_password_signs_in(
-        qtbot, tmp_path: Path, server: ServerProcess,
+        qtbot: QtBot, tmp_path: Path, server: ServerProcess,
         make_install: Callable[..., Install]) -> None:
     seeder = Agent("w2-seed", tmp_path, server.url, LEAD)
     try:
@@ -147,7 +148,7 @@ def test_first_download_reports_progress_and_remembered_password_signs_in(
     assert inst.statuses[-1] == "online"
 
 
-def test_offline_then_reconnect(qtbot, tmp_path: Path,
+def test_offline_then_reconnect(qtbot: QtBot, tmp_path: Path,
                                 make_install: Callable[..., Install]) -> None:
     srv = ServerProcess(tmp_path / "own-server", [AGENT])
     srv.start()
@@ -174,7 +175,7 @@ def test_offline_then_reconnect(qtbot, tmp_path: Path,
 
 
 def test_recording_uploads_in_the_background_after_a_round(
-        qtbot, make_install: Callable[..., Install]) -> None:
+        qtbot: QtBot, make_install: Callable[..., Install]) -> None:
     inst = make_install("w4")
     data = write_wav(inst.rec_dir / "r.wav", seconds=1.0)
     import hashlib

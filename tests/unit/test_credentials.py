@@ -13,7 +13,7 @@ from agent_desktop.credentials import CredentialStore
 
 
 class _NoKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def get_password(self, service: str, username: str) -> str | None:
         raise NoKeyringError("no backend")

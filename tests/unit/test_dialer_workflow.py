@@ -70,12 +70,12 @@ def test_power_session_dials_wraps_up_and_dials_the_next(tmp_path: Path, qtbot: 
     w.dialer.set_mode(DialerMode.POWER)
     w.dialer.load([a, b])
     w.dialer.start()
-    assert w.phone.requests[-1][0] == "dial" and CN in w.phone.requests[-1][2]
+    assert w.phone.requests[-1][0] == "dial" and CN in str(w.phone.requests[-1][2])
     w.answer_and_hang_up()
     assert w.dialog.isVisible() and w.dialer.state is DialerState.WRAPUP
     qtbot.keyClick(w.dialog.dispositions, Qt.Key.Key_1)
     qtbot.keyClick(w.dialog.dispositions, Qt.Key.Key_Return)
-    assert w.phone.requests[-1][0] == "dial" and DE in w.phone.requests[-1][2]
+    assert w.phone.requests[-1][0] == "dial" and DE in str(w.phone.requests[-1][2])
     w.phone.simulate_state(w.phone_call(), CallState.DISCONNECTED, 486, "Busy Here")
     assert w.dialer.entries[1].status is EntryStatus.RETRY
     w.clock.advance(minutes=60)

@@ -51,7 +51,7 @@ def test_export_runs_in_background_and_reports(qtbot: QtBot, controller: ExportC
     wb.close()
     assert rows[1][0] == "张伟" and rows[1][9] == "13800138000"
     assert rows[2][1] == "Acme, Inc."
-    boxes = controller.parent().findChildren(QMessageBox, "exportMessage")
+    boxes = controller.parent().findChildren(QMessageBox, "exportMessage")  # type: ignore[union-attr]
     assert boxes and "2 customers exported" in boxes[-1].text()
 
 

@@ -95,7 +95,7 @@ def test_an_uncreatable_folder_is_a_plain_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     rec = StereoRecorder(blocker / "2026-11" / "call.wav")
     with pytest.raises(RecordingError, match="Recording stopped"):
-        rec.start(None, None)  # type: ignore[arg-type]  # fails before touching pjsua2
+        rec.start(None, None)  # fails before touching pjsua2
 
 
 def test_stop_before_start_says_so(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def mono(value: int, nbytes: int = FRAME) -> bytes:
     return array("h", [value] * (nbytes // 2)).tobytes()
 
 
-def read_stereo(path: Path) -> tuple[wave._wave_params, array]:  # type: ignore[name-defined]
+def read_stereo(path: Path) -> tuple[wave._wave_params, array]:
     with wave.open(str(path)) as w:
         params = w.getparams()
         samples = array("h")

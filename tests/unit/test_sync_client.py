@@ -5,7 +5,7 @@ protection, removals, resets, rejections, malformed pages and backoff."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ def empty_pull(cursor: str = "c1") -> dict[str, Any]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
+def db(tmp_path: Path) -> Iterator[Database]:
     d = Database.open(tmp_path / "a.sqlite3")
     yield d
     d.close()
@@ -255,7 +255,7 @@ def test_interrupted_pull_resumes_from_the_last_stored_page(db: Database) -> Non
         client.pull()
     assert not client.initial_sync_done()
     client._transport = FakeTransport(  # type: ignore[assignment]
-        lambda m, p, b, q: (calls.append(b["cursor"]), page([cust("u2")], "k2", False))[1])
+        lambda m, p, b, q: (calls.append(b["cursor"]), page([cust("u2")], "k2", False))[1])  # type: ignore[func-returns-value]
     client.pull()
     assert calls == [None, "k1", "k1"]
     with db.transaction() as s:

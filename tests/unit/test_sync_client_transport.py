@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography import x509
@@ -30,6 +30,9 @@ from sync.client.errors import (
 )
 from sync.client.tokens import Tokens, TokenStore
 from sync.client.transport import HttpTransport, ServerConfig
+
+if TYPE_CHECKING:
+    from tests.conftest import MemoryKeyring
 
 Reply = tuple[int, dict[str, str], bytes]
 Script = Callable[[str, str, dict[str, str], bytes], Reply]
@@ -81,8 +84,11 @@ class Stub:
         self.server.server_close()
 
 
+StubFactory = Callable[..., Stub]
+
+
 @pytest.fixture
-def stub_factory() -> Iterator[Callable[..., Stub]]:
+def stub_factory() -> Iterator[StubFactory]:
     made: list[Stub] = []
 
     def make(script: Script, tls: ssl.SSLContext | None = None) -> Stub:
@@ -102,7 +108,8 @@ def transport(url: str, **cfg: Any) -> tuple[HttpTransport, TokenStore]:
     return t, tokens
 
 
-def test_expired_access_token_is_refreshed_once_and_request_retried(stub_factory) -> None:
+def test_expired_access_token_is_refreshed_once_and_request_retried(
+        stub_factory: StubFactory) -> None:
     def script(method: str, path: str, h: dict[str, str], body: bytes) -> Reply:
         if path == "/auth/refresh":
             assert json.loads(body) == {"refresh_token": "rt_old"}
@@ -121,7 +128,7 @@ def test_expired_access_token_is_refreshed_once_and_request_retried(stub_factory
     assert saved is not None and (saved.access, saved.refresh) == ("at_new", "rt_new")
 
 
-def test_refused_refresh_means_sign_in_again_and_clears_tokens(stub_factory) -> None:
+def test_refused_refresh_means_sign_in_again_and_clears_tokens(stub_factory: StubFactory) -> None:
     stub = stub_factory(lambda m, p, h, b: js(401, {"error": "unauthorized",
                                                     "reason": "refresh_reused"}))
     t, tokens = transport(stub.url)
@@ -144,7 +151,7 @@ def test_refused_refresh_means_sign_in_again_and_clears_tokens(stub_factory) -> 
     (js(403, {"error": "forbidden", "message": "client id of another user"}),
      PermanentError, "another user"),
 ])
-def test_errors_are_mapped_to_plain_sentences(stub_factory, reply: Reply,
+def test_errors_are_mapped_to_plain_sentences(stub_factory: StubFactory, reply: Reply,
                                               error: type[Exception], text: str) -> None:
     stub = stub_factory(lambda m, p, h, b: reply)
     t, _ = transport(stub.url)
@@ -154,7 +161,7 @@ def test_errors_are_mapped_to_plain_sentences(stub_factory, reply: Reply,
         assert isinstance(info.value, TransientError) and info.value.retry_after == 7
 
 
-def test_read_timeout_is_a_transient_error(stub_factory) -> None:
+def test_read_timeout_is_a_transient_error(stub_factory: StubFactory) -> None:
     def slow(m: str, p: str, h: dict[str, str], b: bytes) -> Reply:
         time.sleep(1.0)
         return js(200, {})
@@ -180,7 +187,7 @@ def test_bad_url_is_refused_plainly() -> None:
         transport("ftp://server")
 
 
-def test_login_stores_tokens_and_reports_wrong_password(stub_factory) -> None:
+def test_login_stores_tokens_and_reports_wrong_password(stub_factory: StubFactory) -> None:
     def script(m: str, p: str, h: dict[str, str], b: bytes) -> Reply:
         creds = json.loads(b)
         if creds["password"] != "right":
@@ -198,7 +205,7 @@ def test_login_stores_tokens_and_reports_wrong_password(stub_factory) -> None:
     assert saved is not None and saved.refresh == "rt_1" and t.user["role"] == "agent"
 
 
-def test_login_rate_limited_says_how_long_to_wait(stub_factory) -> None:
+def test_login_rate_limited_says_how_long_to_wait(stub_factory: StubFactory) -> None:
     stub = stub_factory(lambda m, p, h, b: js(429, {"error": "rate_limited"},
                                               **{"Retry-After": "42"}))
     t, _ = transport(stub.url)
@@ -227,7 +234,7 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
 
 
 def test_tls_is_verified_by_default_and_a_ca_file_makes_it_trusted(
-        stub_factory, tmp_path: Path) -> None:
+        stub_factory: StubFactory, tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
@@ -239,7 +246,7 @@ def test_tls_is_verified_by_default_and_a_ca_file_makes_it_trusted(
     assert trusted.json_request("POST", "/sync/pull", what="x", json={}) == {"ok": 1}
 
 
-def test_tokens_are_kept_per_server_and_only_in_the_keyring(memory_keyring) -> None:
+def test_tokens_are_kept_per_server_and_only_in_the_keyring(memory_keyring: MemoryKeyring) -> None:
     creds = CredentialStore("agent-desktop-scope-test")
     one = TokenStore(creds, scope="https://one.example/")
     two = TokenStore(creds, scope="https://two.example")

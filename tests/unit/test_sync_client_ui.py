@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
+from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
 from agent_desktop.store.db import Database
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.qt_log_ignore(
     r"This plugin does not support (raise|propagateSizeHints)\(\)")
 
 
-def test_status_widget_shows_each_state_and_last_sync(qtbot) -> None:
+def test_status_widget_shows_each_state_and_last_sync(qtbot: QtBot) -> None:
     w = SyncStatusWidget()
     qtbot.addWidget(w)
     w.set_status("offline")
@@ -42,7 +44,7 @@ def test_status_widget_shows_each_state_and_last_sync(qtbot) -> None:
         w.set_status("confused")
 
 
-def test_status_widget_buttons_emit_the_right_request(qtbot) -> None:
+def test_status_widget_buttons_emit_the_right_request(qtbot: QtBot) -> None:
     w = SyncStatusWidget()
     qtbot.addWidget(w)
     w.set_status("signed_out")
@@ -60,7 +62,7 @@ def test_status_widget_buttons_emit_the_right_request(qtbot) -> None:
         qtbot.mouseClick(w.conflicts_button, Qt.MouseButton.LeftButton)
 
 
-def test_status_widget_initial_progress(qtbot) -> None:
+def test_status_widget_initial_progress(qtbot: QtBot) -> None:
     w = SyncStatusWidget()
     qtbot.addWidget(w)
     w.show()
@@ -80,7 +82,7 @@ def test_format_synced_at_today_and_other_day() -> None:
     assert "Jan" in older
 
 
-def test_sign_in_dialog_validates_then_emits_and_closes(qtbot) -> None:
+def test_sign_in_dialog_validates_then_emits_and_closes(qtbot: QtBot) -> None:
     d = SignInDialog("http://127.0.0.1:9", username="")
     qtbot.addWidget(d)
     d.open()
@@ -119,7 +121,8 @@ def db(tmp_path: Path) -> Iterator[Database]:
     d.close()
 
 
-def test_conflicts_model_passes_modeltester(qtbot, qtmodeltester, db: Database) -> None:
+def test_conflicts_model_passes_modeltester(qtbot: QtBot, qtmodeltester: ModelTester,
+                                            db: Database) -> None:
     model = ConflictsModel(ConflictStore(db))
     model.reload()
     qtmodeltester.check(model)
@@ -128,7 +131,7 @@ def test_conflicts_model_passes_modeltester(qtbot, qtmodeltester, db: Database) 
     assert "Lyon" in texts
 
 
-def test_conflicts_view_restore_and_dismiss(qtbot, db: Database) -> None:
+def test_conflicts_view_restore_and_dismiss(qtbot: QtBot, db: Database) -> None:
     view = ConflictsView(ConflictStore(db))
     qtbot.addWidget(view)
     view.show()
@@ -148,7 +151,7 @@ def test_conflicts_view_restore_and_dismiss(qtbot, db: Database) -> None:
     assert view.model.rowCount() == 0 and view.empty.isVisible()
 
 
-def test_conflicts_view_shows_a_refused_restore(qtbot, db: Database) -> None:
+def test_conflicts_view_shows_a_refused_restore(qtbot: QtBot, db: Database) -> None:
     with db.transaction(applying_remote=True) as s:
         s.scalars(select(Customer)).one().deleted_at = "2026-01-01T00:00:00Z"
     view = ConflictsView(ConflictStore(db))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytestqt.qtbot import QtBot
 
 from agent_desktop.credentials import CredentialStore
 from agent_desktop.store.db import Database
@@ -40,8 +41,11 @@ class ScriptedTransport:
                 "reset_required": False, "estimated_remaining": 0}
 
 
+Worker = tuple[SyncWorker, ScriptedTransport]
+
+
 @pytest.fixture
-def worker(tmp_path: Path, qtbot) -> Iterator[tuple[SyncWorker, ScriptedTransport]]:
+def worker(tmp_path: Path, qtbot: QtBot) -> Iterator[Worker]:
     db = Database.open(tmp_path / "w.sqlite3")
     t = ScriptedTransport()
     w = SyncWorker(db, t, TokenStore(CredentialStore("agent-desktop-wtest")),  # type: ignore[arg-type]
@@ -57,7 +61,7 @@ def statuses(w: SyncWorker) -> list[str]:
     return out
 
 
-def test_success_goes_online_and_schedules_the_interval(worker, qtbot) -> None:
+def test_success_goes_online_and_schedules_the_interval(worker: Worker, qtbot: QtBot) -> None:
     w, _t = worker
     seen = statuses(w)
     with qtbot.waitSignal(w.last_synced):
@@ -66,7 +70,7 @@ def test_success_goes_online_and_schedules_the_interval(worker, qtbot) -> None:
     assert w._timer is not None and w._timer.isActive() and w._timer.interval() == 30_000
 
 
-def test_transient_failure_is_offline_with_growing_backoff(worker, qtbot) -> None:
+def test_transient_failure_is_offline_with_growing_backoff(worker: Worker, qtbot: QtBot) -> None:
     w, t = worker
     t.fail = TransientError("Cannot reach the sync server at http://x.")
     errors: list[str] = []
@@ -85,7 +89,7 @@ def test_transient_failure_is_offline_with_growing_backoff(worker, qtbot) -> Non
     assert seen[-1] == "online" and errors[-1] == ""
 
 
-def test_schema_mismatch_stops_with_a_plain_error(worker, qtbot) -> None:
+def test_schema_mismatch_stops_with_a_plain_error(worker: Worker, qtbot: QtBot) -> None:
     w, t = worker
     t.fail = SchemaMismatch("Please update the app; your local changes are kept.")
     errors: list[str] = []
@@ -96,7 +100,7 @@ def test_schema_mismatch_stops_with_a_plain_error(worker, qtbot) -> None:
     assert w._timer is not None and w._timer.interval() > 250_000  # rarely retried
 
 
-def test_auth_failure_waits_for_sign_in(worker, qtbot) -> None:
+def test_auth_failure_waits_for_sign_in(worker: Worker, qtbot: QtBot) -> None:
     w, t = worker
     t.fail = AuthError("Your session with the sync server has ended. Please sign in again.")
     seen = statuses(w)
@@ -112,7 +116,7 @@ def test_auth_failure_waits_for_sign_in(worker, qtbot) -> None:
     assert seen[-1] == "online" and t.logins == [("agent", "right")]
 
 
-def test_factory_builds_a_service_from_settings(tmp_path: Path, qtbot) -> None:
+def test_factory_builds_a_service_from_settings(tmp_path: Path, qtbot: QtBot) -> None:
     from agent_desktop.settings import Settings
     from sync.client.conflicts import ConflictStore
     from sync.client.factory import build_sync_service
@@ -133,7 +137,7 @@ def test_factory_builds_a_service_from_settings(tmp_path: Path, qtbot) -> None:
         db.close()
 
 
-def test_changes_that_cannot_be_applied_are_reported(worker, qtbot) -> None:
+def test_changes_that_cannot_be_applied_are_reported(worker: Worker, qtbot: QtBot) -> None:
     w, t = worker
     t.json_request = lambda method, path, **_: {  # type: ignore[method-assign]
         "changes": [{"entity": "invoice", "uuid": "i1", "op": "upsert", "version": 1,
@@ -145,7 +149,8 @@ def test_changes_that_cannot_be_applied_are_reported(worker, qtbot) -> None:
     assert errors and "could not be applied" in errors[-1] and "invoice" in errors[-1]
 
 
-def test_a_full_disk_is_named_and_sql_never_reaches_the_status_bar(worker, qtbot) -> None:
+def test_a_full_disk_is_named_and_sql_never_reaches_the_status_bar(worker: Worker,
+                                                                  qtbot: QtBot) -> None:
     """An unexpected failure's own text can be SQL (with customer data); the agent reads
     what happened and that it will be retried."""
     import sqlite3

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QToolButton,
     QWidget,
 )
+from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
 from agent_desktop import app as app_module
@@ -124,7 +125,7 @@ def test_enter_opens_customer_and_focuses_detail(ctx: AppContext, qtbot) -> None
 
 
 def test_field_edit_saves_in_one_transaction_and_refreshes_row(
-        ctx: AppContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+        ctx: AppContext, qtbot: QtBot) -> None:
     cid = select_row(ctx, 0)
     pane = ctx.window.detail
     assert not pane.save_button.isEnabled()
@@ -499,7 +500,7 @@ def test_recorded_call_plays_from_the_timeline(ctx: AppContext, qtbot,  # type: 
     assert not pane.calls.item(1).text().startswith("▶")
     opened: list[str] = []
     monkeypatch.setattr(QDesktopServices, "openUrl",
-                        lambda url: opened.append(url.toLocalFile()) or True)
+                        lambda url: opened.append(url.toLocalFile()) or True)  # type: ignore[func-returns-value]
     pane.calls.setCurrentRow(1)
     assert not pane.play.isEnabled()
     pane.calls.setCurrentRow(0)

@@ -259,8 +259,8 @@ class Api:
         muts = []
         for ch in changes:
             entity, uuid, fields = ch[0], ch[1], ch[2]
-            op = ch[3] if len(ch) > 3 else "upsert"  # type: ignore[misc]
-            base = ch[4] if len(ch) > 4 else 0  # type: ignore[misc]
+            op = ch[3] if len(ch) > 3 else "upsert"
+            base = ch[4] if len(ch) > 4 else 0
             muts.append(mutation(self.next_mid, entity, uuid, fields, op, base))
             self.next_mid += 1
         r = self.push_raw(muts)
