@@ -192,8 +192,8 @@ def _first_frame_then_the_rest(start: Startup, reader: FirstPageReader,
             window.hide()
             window.deleteLater()
             start.release_logging()
-            outcome.append(EXIT_STORE_ERROR)
-            start.app.exit(EXIT_STORE_ERROR)
+            outcome.append(start.store_exit_code)
+            start.app.exit(start.store_exit_code)
             return False
         ctx = _workspace(start, db, window)
         outcome.append(ctx)
@@ -216,7 +216,7 @@ def build(args: argparse.Namespace, argv: Sequence[str] = (), *,
     db = _open_store(start)
     if db is None:
         start.release_logging()
-        return EXIT_STORE_ERROR
+        return start.store_exit_code
     ctx = _workspace(start, db, None)
     from ui.first_paint import AfterFirstPaint
 

@@ -32,7 +32,7 @@ from agent_desktop.settings import Settings
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
-    from agent_desktop.store.db import Database
+    from agent_desktop.store.db import Database, Repair
     from ui.customer_list_model import PageSource
     from ui.first_paint import StartupTimer
     from ui.main_window import MainWindow
@@ -43,6 +43,12 @@ log = logging.getLogger(__name__)
 PHONE_DOCK = "softphonePanel"
 DIALER_DOCK = "dialerPanel"
 PHONE_DOCK_WIDTH = 360  # the call list panel needs 360 px (English); the phone 304
+
+# Exit codes when the app stops before its workspace is up because of the database (each
+# with its own log line; also in README "Exit codes"). 1 stays Python's own (a crash).
+EXIT_STORE_REFUSED = 2  # the file cannot be used: locked, read-only, damaged, not ours
+EXIT_UPGRADE_STOPPED = 3  # the agent stopped the one-time update (or quit it: disk full)
+EXIT_UPGRADE_FAILED = 4  # a migration step failed; the file is as after the step before
 
 
 @dataclass
@@ -60,6 +66,7 @@ class Startup:
     bench_first_paint: bool
     handler: logging.Handler | None = None
     keep: list[Any] = field(default_factory=list)  # start-up hooks: keep references
+    store_exit_code: int = EXIT_STORE_REFUSED  # why open_store() returned None (EXIT_*)
 
     @property
     def phone_wanted(self) -> bool:
@@ -177,7 +184,8 @@ def open_store(start: Startup, fatal: Callable[[str], None]) -> Database | None:
 
     A database behind the newest schema is migrated on a worker thread behind a progress
     window (a migration can take minutes on a big file); the agent may stop it, which
-    leaves the file as it was before the interrupted step. Returns None then as well.
+    leaves the file as it was before the interrupted step. Returns None then as well;
+    `start.store_exit_code` then says which of the EXIT_* codes the app should exit with.
     """
     from agent_desktop.store_upgrade import upgrade_due
 
@@ -188,27 +196,57 @@ def open_store(start: Startup, fatal: Callable[[str], None]) -> Database | None:
 
     start.timer.mark("store imports (SQLAlchemy)")
     try:
-        db = Database.open(start.paths.database)
+        db = Database.open(start.paths.database, repairs=[search_index_repair()])
     except StoreError as exc:
-        log.error("database refused: %s", exc)
+        _store_exit(start, EXIT_STORE_REFUSED, f"database refused: {exc}")
         fatal(str(exc))
         return None
     start.timer.mark("database open + migration check")
     return db
 
 
+def _store_exit(start: Startup, code: int, why: str) -> None:
+    """One log line per way of stopping before the workspace, with its exit code."""
+    start.store_exit_code = code
+    log.error("start-up ended (exit code %d): %s", code, why)
+
+
+def search_index_repair() -> Repair:
+    """Before any migration: put back the search triggers and indexes that an interrupted
+    first download left dropped (see Repair and agent_desktop/store_upgrade.py)."""
+    from agent_desktop.store.db import Repair
+
+    def due(db: Database) -> bool:
+        from sync.client.bulk_apply import is_suspended
+
+        with db.transaction() as s:
+            return is_suspended(s)
+
+    def run(db: Database) -> None:
+        from sync.client.bulk_apply import recover_search_index
+
+        recover_search_index(db)
+
+    title = QCoreApplication.translate(
+        "StoreUpgrade", "Rebuilding the search index (an earlier download was interrupted)")
+    return Repair(title, due, run)
+
+
 def _open_with_progress(start: Startup, fatal: Callable[[str], None]) -> Database | None:
     from PySide6.QtCore import QEventLoop
 
-    from agent_desktop.store_upgrade import StoreUpgrade
+    from agent_desktop.store_upgrade import Outcome, StoreUpgrade
     from ui.migration_window import MigrationWindow
 
-    upgrade = StoreUpgrade(start.paths.database)
+    upgrade = StoreUpgrade(start.paths.database, repairs=[search_index_repair()])
     window = MigrationWindow()
     window.setObjectName("migrationWindow")
     upgrade.step.connect(window.show_step)
     upgrade.progress.connect(window.show_progress)
+    upgrade.space_short.connect(
+        lambda space: window.ask_about_space(str(space.folder), space.needed, space.free))
     window.stop_requested.connect(upgrade.stop)
+    window.skip_backup_requested.connect(upgrade.skip_backup)
     outcome: list[tuple[object, str]] = []
     loop = QEventLoop()
 
@@ -228,9 +266,17 @@ def _open_with_progress(start: Startup, fatal: Callable[[str], None]) -> Databas
     window.deleteLater()
     db, error = outcome[0]
     start.timer.mark("database migration")
+    if upgrade.outcome is Outcome.STOPPED:
+        reason = upgrade.stop_reason or "while it ran"
+        _store_exit(start, EXIT_UPGRADE_STOPPED,
+                    f"database update stopped by the agent ({reason})")
+        return None
     if error:
-        if error != StoreUpgrade.STOPPED:
-            fatal(error)
+        if upgrade.outcome is Outcome.REFUSED:
+            _store_exit(start, EXIT_STORE_REFUSED, f"database refused: {error}")
+        else:
+            _store_exit(start, EXIT_UPGRADE_FAILED, f"database update failed: {error}")
+        fatal(error)
         return None
     from agent_desktop.store.db import Database
 

@@ -6,9 +6,20 @@ Why: a migration can take minutes on a big file (0003 builds covering indexes: ~
 for that long. Here the migration runs on its own thread and reports each step by signal
 (a progress window shows it, `ui/migration_window.py`), one migration at a time:
 
+- What is due is computed once (`Database.plan_migration`, shared with `Database.migrate`).
 - First a copy of the file is kept (`<name>.before-<head>`, the name `Database.migrate`
   uses, so it does not copy again): written under a temporary name and renamed only when
-  complete, so an interrupted copy never passes for a backup.
+  complete, so an interrupted copy never passes for a backup. The copy doubles the disk
+  used, so free space is checked first (the file's size plus a margin for the migration);
+  when short, `space_short` says how much is needed and where, and the worker waits for
+  the agent: `skip_backup()` (update without a copy) or `stop()` (quit, nothing written).
+- Then the repairs the composition root passed in (`Repair`), when due: work an earlier
+  run left unfinished on the file *as its current revision describes it* — the search
+  triggers and indexes an interrupted first download dropped. They run before any
+  migration because migrations are written for the schema the migrations left: a later
+  migration that replaces a search trigger or drops an obsolete index would fail on the
+  missing trigger, or see its work undone when the old saved SQL is replayed after it.
+  `IF EXISTS` in every future migration would only hide the first of those.
 - Each migration runs in its own SQLite transaction, opened explicitly (`BEGIN`): the
   sqlite3 driver does not begin a transaction before DDL by itself, so without it every
   `CREATE INDEX` of a migration would commit on its own, and a stop in the middle would
@@ -23,24 +34,30 @@ Signals:
     step(str, int, int): what is being done now, its number (1-based) and the step count.
     progress(int, int): how far the current step is (done, total), when that is known
         (the copy: pages copied); a migration's own statements do not say.
+    space_short(object): a `SpaceCheck` (folder, needed, free bytes): too little room for
+        the copy; the worker waits for `skip_backup()` or `stop()`. Unconnected: stops.
     finished(object, str): the opened `Database` and "" — or None and a sentence for the
-        agent (or `STOPPED`). Emitted once, from the worker thread (queued to receivers).
+        agent (or `STOPPED`). Emitted once, from the worker thread (queued to receivers),
+        after `outcome` is set (an `Outcome`: the app's exit code depends on it).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QCoreApplication, QObject, Signal
+from PySide6.QtCore import SIGNAL, QCoreApplication, QObject, Signal
 
 from agent_desktop.store.revision import read_head_revision
+from agent_desktop.store.space import format_size
 
 if TYPE_CHECKING:
-    from agent_desktop.store.db import Database
+    from agent_desktop.store.db import Database, Repair
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +92,36 @@ class UpgradeStopped(Exception):
     """The agent stopped the upgrade; the current step was rolled back."""
 
 
+class Outcome(enum.Enum):
+    """How an upgrade ended; the app exits with a distinct code for each failure
+    (agent_desktop/startup.py: EXIT_*)."""
+
+    DONE = "done"
+    REFUSED = "refused"  # the file cannot be used at all (locked, damaged, read-only…)
+    STOPPED = "stopped"  # the agent stopped it, or quit when the disk was too full
+    FAILED = "failed"  # a step failed; the file is as after the previous step
+
+
 class StoreUpgrade(QObject):
     """Open `path` and migrate it to the newest schema on a worker thread (see module)."""
 
     step = Signal(str, int, int)
     progress = Signal(int, int)  # done, total (pages of the copy) within the current step
+    space_short = Signal(object)  # SpaceCheck: answer with skip_backup() or stop()
     finished = Signal(object, str)
 
     STOPPED = "stopped"
 
-    def __init__(self, path: Path, parent: QObject | None = None) -> None:
+    def __init__(self, path: Path, parent: QObject | None = None, *,
+                 repairs: Sequence[Repair] = ()) -> None:
         super().__init__(parent)
         self.path = Path(path)
+        self.repairs = tuple(repairs)
+        self.outcome: Outcome | None = None  # set before `finished` is emitted
+        self.stop_reason = ""  # for the log: what the agent stopped
         self._stop = threading.Event()
+        self._answered = threading.Event()  # the agent answered the low-space question
+        self._skip_backup = False
         self._lock = threading.Lock()
         self._running: sqlite3.Connection | None = None  # the connection to interrupt
         self._thread: threading.Thread | None = None
@@ -101,9 +135,15 @@ class StoreUpgrade(QObject):
     def stop(self) -> None:
         """Stop as soon as possible; the file stays as after the last finished step."""
         self._stop.set()
+        self._answered.set()
         with self._lock:
             if self._running is not None:
                 self._running.interrupt()
+
+    def skip_backup(self) -> None:
+        """The agent's answer to `space_short`: update without keeping a copy."""
+        self._skip_backup = True
+        self._answered.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """For tests and shutdown: True once the worker has ended."""
@@ -114,6 +154,10 @@ class StoreUpgrade(QObject):
 
     # -- worker thread ---------------------------------------------------------------------
 
+    def _finish(self, outcome: Outcome, db: Database | None, text: str) -> None:
+        self.outcome = outcome
+        self.finished.emit(db, text)
+
     def _run(self) -> None:
         from agent_desktop.store.db import Database, StoreError
 
@@ -121,25 +165,27 @@ class StoreUpgrade(QObject):
             db = Database.open(self.path, migrate=False)
         except StoreError as exc:
             log.error("database refused: %s", exc)
-            self.finished.emit(None, str(exc))
+            self._finish(Outcome.REFUSED, None, str(exc))
             return
         except Exception as exc:
             log.exception("database could not be opened for its upgrade")
-            self.finished.emit(None, self._failed_text(exc))
+            self._finish(Outcome.REFUSED, None, self._failed_text(exc))
             return
         try:
             self._upgrade(db)
         except UpgradeStopped:
-            log.warning("database upgrade stopped by the agent; resumes at the next start")
+            log.warning("database upgrade stopped by the agent (%s); the file is as after "
+                        "the last finished step and the update resumes at the next start",
+                        self.stop_reason or "while it ran")
             db.close()
-            self.finished.emit(None, self.STOPPED)
+            self._finish(Outcome.STOPPED, None, self.STOPPED)
             return
         except Exception as exc:
             log.exception("database upgrade failed")
             db.close()
-            self.finished.emit(None, self._failed_text(exc))
+            self._finish(Outcome.FAILED, None, self._failed_text(exc))
             return
-        self.finished.emit(db, "")
+        self._finish(Outcome.DONE, db, "")
 
     def _failed_text(self, exc: BaseException) -> str:
         text = QCoreApplication.translate(
@@ -148,40 +194,42 @@ class StoreUpgrade(QObject):
         return text.replace("%1", type(exc).__name__)
 
     def _upgrade(self, db: Database) -> None:
-        from alembic.runtime.migration import MigrationContext
-        from alembic.script import ScriptDirectory
         from sqlalchemy import event
 
-        from agent_desktop.store.db import alembic_config
-
-        with db.engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-        cfg = alembic_config(str(db.engine.url))
-        script = ScriptDirectory.from_config(cfg)
-        head = script.get_current_head()
-        if current == head or head is None:
+        plan = db.plan_migration()
+        if plan is None:
             return
-        pending = list(reversed(list(script.iterate_revisions(head, current))))
-        backup = self.path.with_name(f"{self.path.name}.before-{head}")
-        do_backup = current is not None and not backup.exists()
-        count = len(pending) + (1 if do_backup else 0)
+        # A new file (no revision yet) has nothing to repair: its tables do not exist.
+        repairs = [r for r in self.repairs if plan.current is not None and r.due(db)]
+        backup = plan.backup
+        if backup is not None and not self._room_for_backup(db, backup):
+            backup = None
+        count = len(plan.steps) + len(repairs) + (1 if backup is not None else 0)
         number = 0
-        if do_backup:
+        if backup is not None:
             number += 1
             self.step.emit(QCoreApplication.translate(
                 "StoreUpgrade", "Keeping a copy of your data"), number, count)
             self._backup(db, backup)
             log.info("database backed up to %s before migrating %s → %s",
-                     backup, current, head)
+                     backup, plan.current, plan.head)
         event.listen(db.engine, "before_cursor_execute", self._before_statement)
         try:
-            for rev in pending:
+            for repair in repairs:  # before any migration: see Repair
                 self._check_stop()
                 number += 1
-                title = (rev.doc or rev.revision).splitlines()[0]
+                self.step.emit(repair.title, number, count)
+                log.warning("before migrating: %s", repair.title)
+                try:
+                    repair.run(db)  # a stop takes effect at its next statement
+                except Exception as exc:
+                    raise self._stopped_or(exc) from exc
+            for step in plan.steps:
+                self._check_stop()
+                number += 1
                 self.step.emit(QCoreApplication.translate(
-                    "StoreUpgrade", "Updating: %1").replace("%1", title), number, count)
-                log.info("migrating the database to %s (%s)", rev.revision, title)
+                    "StoreUpgrade", "Updating: %1").replace("%1", step.title), number, count)
+                log.info("migrating the database to %s (%s)", step.revision, step.title)
                 with db.engine.connect() as conn:
                     raw = conn.connection.driver_connection
                     assert isinstance(raw, sqlite3.Connection)
@@ -189,7 +237,7 @@ class StoreUpgrade(QObject):
                         self._running = raw
                     try:
                         # One real transaction per step (see the module docstring).
-                        db.apply_migration(conn, cfg, rev.revision)
+                        db.apply_migration(conn, plan.config, step.revision)
                     except Exception as exc:
                         raise self._stopped_or(exc) from exc
                     finally:
@@ -197,6 +245,27 @@ class StoreUpgrade(QObject):
                             self._running = None
         finally:
             event.remove(db.engine, "before_cursor_execute", self._before_statement)
+
+    def _room_for_backup(self, db: Database, backup: Path) -> bool:
+        """True when the copy fits; else the agent chooses (`space_short`): False to go on
+        without a copy, or UpgradeStopped to quit. Nothing has been written yet."""
+        space = db.backup_space(backup)
+        if not space.short:
+            return True
+        log.warning("not enough free space for the backup: %s needed in %s, %s free; "
+                    "asking the agent", format_size(space.needed), space.folder,
+                    format_size(space.free))
+        if self.receivers(SIGNAL("space_short(PyObject)")) == 0:
+            self.stop_reason = "not enough free space for the backup, and nobody to ask"
+            raise UpgradeStopped()
+        self.space_short.emit(space)
+        self._answered.wait()
+        if self._stop.is_set() or not self._skip_backup:
+            self.stop_reason = "quit when the disk was too full for the backup"
+            raise UpgradeStopped()
+        log.warning("the agent chose to update without a backup (%s free, %s needed)",
+                    format_size(space.free), format_size(space.needed))
+        return False
 
     def _stopped_or(self, exc: BaseException) -> BaseException:
         return UpgradeStopped() if self._stop.is_set() else exc

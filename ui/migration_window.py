@@ -9,8 +9,13 @@ worker thread (`agent_desktop.store_upgrade.StoreUpgrade`) and reports by signal
 Closing it asks first; stopping is safe (the running step is rolled back, the next start
 resumes) and closes Agent Desktop, since the workspace cannot open an old-schema file.
 
+When the disk has too little room for the copy kept before the update, it says how much is
+needed and where, and lets the agent choose: update without a copy, or quit (and free up
+space first). Nothing has been written when the question is asked.
+
 Signals:
-    stop_requested(): the agent confirmed stopping the update.
+    stop_requested(): the agent confirmed stopping the update (or chose to quit).
+    skip_backup_requested(): the agent chose to update without keeping a copy.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar, QVBoxLayout, QWidget
 
+from agent_desktop.store.space import format_size
+
 
 def format_elapsed(seconds: float) -> str:
     s = int(seconds)
@@ -29,6 +36,7 @@ def format_elapsed(seconds: float) -> str:
 
 class MigrationWindow(QWidget):
     stop_requested = Signal()
+    skip_backup_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -38,6 +46,7 @@ class MigrationWindow(QWidget):
         self._finished = False
         self._stopping = False
         self._confirm: QMessageBox | None = None
+        self._space_box: QMessageBox | None = None
 
         heading = QLabel(self.tr("Updating your database (one-time)…"), self)
         heading.setObjectName("migrationHeading")
@@ -88,6 +97,40 @@ class MigrationWindow(QWidget):
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))
 
+    def ask_about_space(self, folder: str, needed: int, free: int) -> None:
+        """Too little free disk for the copy: update without it, or quit (see module)."""
+        if self._stopping or self._space_box is not None:
+            return
+        self.step_label.setText(self.tr("Not enough free disk space for a copy of your data."))
+        text = self.tr(
+            "Before the update, Agent Desktop keeps a copy of your data, and there is not "
+            "enough free disk space for it: the copy needs %1 in %2, and only %3 is free.\n\n"
+            "You can quit, free up space and start Agent Desktop again (recommended), or "
+            "update now without a copy.")
+        box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Not enough disk space"),
+                          text.replace("%1", format_size(needed)).replace("%2", folder)
+                          .replace("%3", format_size(free)),
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("backupSpaceBox")
+        quit_button = box.addButton(self.tr("Quit"), QMessageBox.ButtonRole.RejectRole)
+        box.addButton(self.tr("Update without a copy"), QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(quit_button)
+        box.finished.connect(lambda _r: self._space_answered(box.clickedButton() is not None
+                                                             and box.clickedButton()
+                                                             is not quit_button))
+        self._space_box = box
+        box.open()
+
+    def _space_answered(self, without_copy: bool) -> None:
+        self._space_box = None
+        if self._finished or self._stopping:
+            return
+        if without_copy:
+            self.step_label.setText(self.tr("Updating without a copy…"))
+            self.skip_backup_requested.emit()
+        else:
+            self.request_stop()
+
     def center_on_screen(self) -> None:
         """Shown before the main window exists: centred where the agent looks."""
         self.adjustSize()
@@ -101,8 +144,9 @@ class MigrationWindow(QWidget):
         """The update ended (finished or stopped): close without asking."""
         self._finished = True
         self._tick.stop()
-        if self._confirm is not None:
-            self._confirm.close()
+        for box in (self._confirm, self._space_box):
+            if box is not None:
+                box.close()
         self.close()
 
     # -- the agent closes the window ---------------------------------------------------------

@@ -11,8 +11,9 @@ import logging
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agent_desktop.store.outbox import install_outbox_capture
 from agent_desktop.store.revision import read_head_revision
+from agent_desktop.store.space import SpaceCheck, check_room, format_size
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -32,6 +34,38 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 class StoreError(RuntimeError):
     """The database cannot be used; `str()` is a sentence for the agent."""
+
+
+@dataclass(frozen=True)
+class MigrationStep:
+    revision: str
+    title: str  # first line of the migration's docstring, shown to the agent
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    """From `current` to `head`: the copy to take first (None: a new file, or the copy of
+    an earlier interrupted attempt exists) and the migrations, in order."""
+
+    current: str | None
+    head: str
+    steps: tuple[MigrationStep, ...]
+    backup: Path | None
+    config: Config
+
+
+@dataclass(frozen=True)
+class Repair:
+    """Work that must be finished before any migration runs, on the file as its current
+    revision left it (e.g. the search triggers and indexes an interrupted first download
+    left dropped: a migration is written for the schema as the migrations left it). The
+    composition root passes these in: the store knows no sync or search internals."""
+
+    title: str
+    due: Callable[[Database], bool]  # cheap
+    run: Callable[[Database], object]
+
+
 
 
 def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
@@ -123,7 +157,8 @@ class Database:
         install_outbox_capture(self._factory)
 
     @classmethod
-    def open(cls, path: Path, *, migrate: bool = True) -> Database:
+    def open(cls, path: Path, *, migrate: bool = True,
+             repairs: Sequence[Repair] = ()) -> Database:
         path = Path(path)
         _preflight(path)
         # hide_parameters: an error's text reaches logs and banners; customer data must not.
@@ -132,32 +167,65 @@ class Database:
         event.listen(engine, "connect", _on_connect)
         db = cls(engine, path)
         if migrate:
-            db.migrate()
+            try:
+                db.migrate(repairs)
+            except BaseException:
+                db.close()
+                raise
         return db
 
-    def migrate(self) -> None:
-        """Upgrade to head; Alembic (≈0.3-2 s to import) is loaded only when needed.
+    def plan_migration(self) -> MigrationPlan | None:
+        """What bringing this file to the newest schema involves, or None when it is there.
 
-        Same guarantees as the app's upgrade window (agent_desktop/store_upgrade.py): the
-        copy is complete or absent, and each migration is one transaction, so a kill leaves
-        the file at the previous revision, never half-way through one."""
+        Computed once and carried out by `migrate()` or by the upgrade window
+        (agent_desktop/store_upgrade.py), which shows each step; both used to walk the
+        revision chain themselves. Alembic (≈0.3-2 s to import) is loaded only when a
+        migration is due."""
         current = self._current_revision()
         head = head_revision()
         if current == head:
-            return
+            return None
         from alembic.script import ScriptDirectory
 
-        if current is not None and self.path is not None and self.path.exists():
-            backup = self.path.with_name(f"{self.path.name}.before-{head}")
-            if not backup.exists():
-                self.backup_to(backup)
-                log.info("database backed up to %s before migrating %s → %s",
-                         backup, current, head)
         cfg = alembic_config(str(self.engine.url))
         script = ScriptDirectory.from_config(cfg)
-        for rev in reversed(list(script.iterate_revisions(head, current))):
+        steps = tuple(MigrationStep(rev.revision, (rev.doc or rev.revision).splitlines()[0])
+                      for rev in reversed(list(script.iterate_revisions(head, current))))
+        backup = None
+        if current is not None and self.path is not None and self.path.exists():
+            backup = self.path.with_name(f"{self.path.name}.before-{head}")
+            if backup.exists():  # kept by an earlier, interrupted upgrade: not copied again
+                backup = None
+        return MigrationPlan(current, head, steps, backup, cfg)
+
+    def migrate(self, repairs: Sequence[Repair] = ()) -> None:
+        """Upgrade to head: a copy first, then `repairs` that are due, then each migration.
+
+        Same guarantees as the app's upgrade window: the copy is complete or absent, and
+        each migration is one transaction, so a kill leaves the file at the previous
+        revision, never half-way through one. With too little free disk for the copy this
+        refuses (StoreError) rather than migrate without one; the window asks instead."""
+        plan = self.plan_migration()
+        if plan is None:
+            return
+        if plan.backup is not None:
+            space = self.backup_space(plan.backup)
+            if space.short:
+                log.error("not enough free space for the backup before migrating: %s", space)
+                raise StoreError(
+                    f"Not enough free disk space to keep a copy of the database before "
+                    f"updating it: {format_size(space.needed)} is needed in {space.folder},"
+                    f" {format_size(space.free)} is free. Free up space and try again.")
+            self.backup_to(plan.backup)
+            log.info("database backed up to %s before migrating %s → %s",
+                     plan.backup, plan.current, plan.head)
+        for repair in repairs if plan.current is not None else ():  # a new file: no tables
+            if repair.due(self):
+                log.warning("before migrating: %s", repair.title)
+                repair.run(self)
+        for step in plan.steps:
             with self.engine.connect() as conn:
-                self.apply_migration(conn, cfg, rev.revision)
+                self.apply_migration(conn, plan.config, step.revision)
 
     @staticmethod
     def apply_migration(conn: Connection, cfg: Config, revision: str) -> None:
@@ -186,6 +254,16 @@ class Database:
                 return None
             row = raw.execute("SELECT version_num FROM alembic_version").fetchone()
         return str(row[0]) if row else None
+
+    def backup_space(self, target: Path) -> SpaceCheck:
+        """Is there room for a copy at `target`? The copy is as big as the database's
+        pages (WAL content included); the margin is for the migration that follows."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            pages = int(raw.execute("PRAGMA page_count").fetchone()[0])
+            page_size = int(raw.execute("PRAGMA page_size").fetchone()[0])
+        return check_room(target.parent, pages * page_size)
 
     def backup_to(self, target: Path, progress: Any = None, pages: int = -1) -> None:
         """Consistent online copy via SQLite's backup API (safe while the app writes),

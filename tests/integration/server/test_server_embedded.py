@@ -25,6 +25,7 @@ def test_embedded_server_seeds_demo_and_survives_restart(tmp_path: Path) -> None
     finally:
         server.stop()
     assert server.proc is not None and server.proc.returncode is not None
+    server = EmbeddedServer(tmp_path / "data")  # stop() is final for an instance
     server.start()
     try:
         lead = Api(server.url, "lead", "lead-pass-1")
