@@ -11,7 +11,8 @@ cd "$repo"
 run_pkgs=(python3 python3-venv python3-dev libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0
   libfontconfig1 libdbus-1-3 libglib2.0-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
   libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1 libxcb-cursor0 libxcb-shape0
-  libxcb-randr0 libpulse0 pulseaudio pulseaudio-utils fonts-wqy-microhei)
+  libxcb-randr0 libpulse0 pulseaudio pulseaudio-utils fonts-wqy-microhei
+  gcc libc6-dev)  # gcc + libc6-dev: the native audio path is compiled at first use
 test_pkgs=(sip-tester baresip kamailio sox tshark xvfb xauth postgresql
   gnome-keyring dbus dbus-x11 procps libportaudio2 libasound2-plugins
   util-linux mount)  # unshare + mount: the disk-full tests mount a private tmpfs

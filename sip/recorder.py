@@ -8,6 +8,11 @@ interleaves the two 20 ms streams into a crash-safe WAV (`agent_desktop.wav`).
 Threads: `start()` and `stop()` call pjsua2 and so must run on the engine's pjsua2
 thread. The taps' callbacks run on pjmedia's clock thread and only append to a deque.
 The writer thread does all disk work (never the clock thread, never the GUI thread).
+On the native media path (the bridge's microphone is a `NativePort`) the taps are C
+ports (sip.audio.native) that copy each frame, with its paused flag, into lock-free
+queues; the writer thread moves them into the same deques, so pairing, padding,
+pause-as-silence and the crash-safe file are the same code either way — and the clock
+thread never waits for the GIL on the recorder's account.
 `pause()`/`resume()` only flip a flag and may be called from any thread; the flag is
 read when a frame is *captured*, so nothing spoken while paused is ever written, even
 if the writer is behind.
@@ -35,6 +40,14 @@ from agent_desktop.wav import (
     StereoWavWriter,
     describe_os_error,
     repair_wav_header,
+)
+from sip.audio.native.binding import (
+    TAP_LEFT,
+    TAP_RIGHT,
+    NativeLib,
+    NativeMediaError,
+    NativePort,
+    NativeTaps,
 )
 from sip.audio.ports import FRAME_BYTES, TapPort
 
@@ -79,13 +92,15 @@ class StereoRecorder(QObject):
         self._stop = threading.Event()
         self._writer: StereoWavWriter | None = None
         self._thread: threading.Thread | None = None
-        self._taps: list[TapPort] = []
-        self._sources: list[pj.AudioMedia] = []
+        self._taps: list[TapPort | NativePort] = []
+        self._sources: list[pj.AudioMedia | NativePort] = []
+        self._native: NativeLib | None = None
+        self._queues: NativeTaps | None = None
         self._result: RecordingResult | None = None
 
     # -- pjsua2 thread ---------------------------------------------------------------
 
-    def start(self, left: pj.AudioMedia, right: pj.AudioMedia) -> None:
+    def start(self, left: pj.AudioMedia | NativePort, right: pj.AudioMedia) -> None:
         """Open the file and connect the taps: `left` = agent (microphone media),
         `right` = customer (the call's audio media). Raises `RecordingError` when the
         file cannot be created (e.g. disk full), with a sentence for the agent."""
@@ -104,17 +119,39 @@ class StereoRecorder(QObject):
         except Exception:
             remove_sidecar(self.path)
             raise
-        ltap = TapPort("rec-left", self._on_left)
-        rtap = TapPort("rec-right", self._on_right)
-        ltap.create()
-        rtap.create()
-        self._taps = [ltap, rtap]
+        self._native = left.lib if isinstance(left, NativePort) else None
+        self._taps = self._make_taps()
         self._thread = threading.Thread(target=self._run, name="recorder-writer", daemon=True)
         self._thread.start()
-        left.startTransmit(ltap)
-        right.startTransmit(rtap)
+        for src, tap in zip((left, right), self._taps, strict=True):
+            if self._native is not None:
+                self._native.connect(src.getPortId(), tap.getPortId())
+            else:
+                assert isinstance(src, pj.AudioMedia) and isinstance(tap, TapPort)
+                src.startTransmit(tap)
         self._sources = [left, right]
         log.info("recording started: %s", self.path)
+
+    def _make_taps(self) -> list[TapPort | NativePort]:
+        """Native taps when the agent's side is native (else, or if they cannot be
+        created, the Python tap ports, said once in the log)."""
+        if self._native is not None:
+            try:
+                self._queues = NativeTaps(self._native)
+                ltap = NativePort(self._native, TAP_LEFT, "rec-left", taps=self._queues)
+                try:
+                    rtap = NativePort(self._native, TAP_RIGHT, "rec-right", taps=self._queues)
+                except NativeMediaError:
+                    ltap.close()
+                    raise
+                return [ltap, rtap]
+            except NativeMediaError as exc:
+                log.warning("native recorder taps unavailable, using Python taps: %s", exc)
+                self._queues = None
+        ptaps = [TapPort("rec-left", self._on_left), TapPort("rec-right", self._on_right)]
+        for tap in ptaps:
+            tap.create()
+        return list(ptaps)
 
     def stop(self) -> RecordingResult:
         """Disconnect the taps, finish the file, and return its sha256 and duration.
@@ -126,15 +163,29 @@ class StereoRecorder(QObject):
             raise RuntimeError("stop() called on a recorder that was never started")
         for media, tap in zip(self._sources, self._taps, strict=True):
             try:
-                media.stopTransmit(tap)
+                if self._native is not None:
+                    self._native.connect(media.getPortId(), tap.getPortId(), connect=False)
+                elif isinstance(media, pj.AudioMedia) and isinstance(tap, TapPort):
+                    media.stopTransmit(tap)
+            except NativeMediaError as exc:
+                log.warning("disconnecting %s failed: %s", tap.name, exc)
             except pj.Error as exc:
                 log.warning("stopTransmit to %s failed: %s", tap.name, exc.info())
         self._sources = []
+        # The ports are destroyed here, on the pjsua2 thread, before anything else can
+        # reach libDestroy() with them still registered (native ones explicitly; the
+        # queues they fill stay alive until both the ports and this recorder let go).
+        for tap in self._taps:
+            if isinstance(tap, NativePort):
+                tap.close()
         self._stop.set()
         self._thread.join()
-        # The ports are destroyed here, on the pjsua2 thread, before anything else can
-        # reach libDestroy() with them still registered.
         self._taps = []
+        if self._queues is not None:
+            lost = self._queues.dropped(0) + self._queues.dropped(1)
+            if lost:
+                log.warning("recording %s: %d frame(s) dropped, the writer fell behind",
+                            self.path, lost)
         summary = self._writer.close()
         remove_sidecar(self.path)  # the result below carries everything the note knew
         digest = hashlib.sha256()
@@ -162,12 +213,16 @@ class StereoRecorder(QObject):
         call time in seconds at which the pause starts."""
         with self._lock:
             self._paused = True
+            if self._queues is not None:
+                return self._queues.set_paused(True) * 0.02
             return self._frames_seen * 0.02
 
     def resume(self) -> float:
         """Keep audio again; returns the call time in seconds at which the pause ended."""
         with self._lock:
             self._paused = False
+            if self._queues is not None:
+                return self._queues.set_paused(False) * 0.02
             return self._frames_seen * 0.02
 
     # -- pjmedia clock thread ----------------------------------------------------------
@@ -198,6 +253,9 @@ class StereoRecorder(QObject):
         # The call goes on: keep emptying the taps' queues until stop() so memory
         # cannot grow, writing nothing more.
         while True:
+            if self._queues is not None:
+                self._queues.take(0)
+                self._queues.take(1)
             self._left.clear()
             self._right.clear()
             if self._stop.wait(_WRITER_TICK_S):
@@ -206,6 +264,9 @@ class StereoRecorder(QObject):
     def _drain(self, final: bool) -> None:
         assert self._writer is not None
         left, right = self._left, self._right
+        if self._queues is not None:  # native taps: their frames join the same queues
+            left.extend(self._queues.take(0))
+            right.extend(self._queues.take(1))
         while left and right:
             ldata, lpaused = left.popleft()
             rdata, rpaused = right.popleft()

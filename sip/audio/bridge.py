@@ -37,6 +37,16 @@ from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from sip.audio.devices import device_id, present_device_ids, qt_inputs, qt_outputs
 from sip.audio.gc_guard import CallGcGuard
+from sip.audio.native import load as load_native
+from sip.audio.native.binding import (
+    HEADSET,
+    MIC,
+    NativeLib,
+    NativeMediaError,
+    NativePort,
+    NativeRing,
+)
+from sip.audio.native_io import NativeAudioIO
 from sip.audio.ports import SinkPort, SourcePort
 from sip.audio.priority import AudioThreadPriority
 from sip.audio.qt_io import AudioIO
@@ -46,7 +56,9 @@ log = logging.getLogger(__name__)
 
 #: Kernel names of the threads that carry call audio: pjmedia's conference clock (calls
 #: the ports) and RTP thread, Qt's PulseAudio engine, and the bridge's QThread.
-AUDIO_THREADS = ("clock", "media", "QPulseAudioEngi", "audio-bridge")
+#: The native path's PulseAudio threads are `audio-capture` and `audio-playback`.
+AUDIO_THREADS = ("clock", "media", "QPulseAudioEngi", "audio-bridge", "audio-capture",
+                 "audio-playback")
 
 INPUT_KEY = "audio.input_device"
 OUTPUT_KEY = "audio.output_device"
@@ -97,18 +109,28 @@ class BridgeConfig:
     #: Keep the pre-call heap out of garbage collection while audio flows
     #: (sip.audio.gc_guard: a full collection held the GIL for 97–228 ms).
     freeze_heap: bool = True
+    #: The media path without the GIL (sip.audio.native: C rings, pjmedia ports and
+    #: PulseAudio threads) when it builds and matches the wheel; else the Python ports.
+    native: bool = True
 
     def make_rings(self, clock: Callable[[], float] | None = None
                    ) -> tuple[ByteRing, ByteRing]:
         """The (mic, headset) rings these settings describe (`clock`: tests simulate)."""
+        return self._rings(ByteRing, clock=clock)
+
+    def make_native_rings(self, lib: NativeLib) -> tuple[NativeRing, NativeRing]:
+        """The same rings in C (sip.audio.native), for the native media path."""
+        return self._rings(functools.partial(NativeRing, lib))
+
+    def _rings(self, make: Callable[..., Any], **extra: Any) -> tuple[Any, Any]:
         ms = BYTES_PER_MS
         drift: dict[str, Any] = {
             "drift_window": self.drift_window_ms * ms if self.drift_compensation else 0,
-            "drift_band": self.drift_band_ms * ms, "clock": clock}
-        mic = ByteRing(self.mic_ring_ms * ms, self.mic_prebuffer_ms * ms,
+            "drift_band": self.drift_band_ms * ms, **extra}
+        mic = make(self.mic_ring_ms * ms, self.mic_prebuffer_ms * ms,
                        self.mic_keep_ms * ms, high=self.mic_high_ms * ms,
                        grow_to=self.mic_grow_to_ms * ms, **drift)
-        speaker = ByteRing(self.speaker_ring_ms * ms, self.speaker_prebuffer_ms * ms,
+        speaker = make(self.speaker_ring_ms * ms, self.speaker_prebuffer_ms * ms,
                            self.speaker_keep_ms * ms, high=self.speaker_high_ms * ms,
                            grow_to=self.speaker_grow_to_ms * ms, **drift)
         return mic, speaker
@@ -124,6 +146,10 @@ class BridgeStats:
     speaker_underruns: int = 0
     speaker_overruns: int = 0
     port_errors: int = 0
+    #: 1 ms repeats/cuts made by the rings' clock-drift compensation (not glitches).
+    drift_adjustments: int = 0
+    #: True when the call ran on the native media path (no GIL).
+    native: bool = False
 
     @property
     def underruns(self) -> int:
@@ -170,10 +196,17 @@ class AudioBridge(QObject):
         qt_outputs()
         self._settings = settings
         cfg = config or BridgeConfig()
-        self.mic_ring, self.speaker_ring = cfg.make_rings()
+        self.native: NativeLib | None = load_native() if cfg.native else None
         self._thread = QThread()
         self._thread.setObjectName("audio-bridge")
-        self._io = AudioIO(self.mic_ring, self.speaker_ring)
+        self.mic_ring: Any
+        self.speaker_ring: Any
+        if self.native is not None:
+            self.mic_ring, self.speaker_ring = cfg.make_native_rings(self.native)
+            self._io: AudioIO = NativeAudioIO(self.native, self.mic_ring, self.speaker_ring)
+        else:
+            self.mic_ring, self.speaker_ring = cfg.make_rings()
+            self._io = AudioIO(self.mic_ring, self.speaker_ring)
         self._io.moveToThread(self._thread)
         self._open_requested.connect(self._io.open_streams)
         self._close_requested.connect(self._io.close_streams)
@@ -190,8 +223,8 @@ class AudioBridge(QObject):
         self._io.streams_ready.connect(self._on_streams_ready)
         self._priority = AudioThreadPriority(AUDIO_THREADS) if cfg.realtime else None
         self._gc_guard = CallGcGuard() if cfg.freeze_heap else None
-        self._mic_port: SourcePort | None = None
-        self._spk_port: SinkPort | None = None
+        self._mic_port: SourcePort | NativePort | None = None
+        self._spk_port: SinkPort | NativePort | None = None
         self._call_media: pj.AudioMedia | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
@@ -274,8 +307,9 @@ class AudioBridge(QObject):
         return self._mic_port is not None
 
     @property
-    def capture_media(self) -> pj.AudioMedia | None:
-        """The agent's microphone as conference-bridge media (the recorder's left side)."""
+    def capture_media(self) -> pj.AudioMedia | NativePort | None:
+        """The agent's microphone as conference-bridge media (the recorder's left side;
+        on the native path a port with `getPortId()`)."""
         return self._mic_port
 
     def prepare(self) -> None:
@@ -303,23 +337,51 @@ class AudioBridge(QObject):
             self.speaker_ring.clear()
             self.mic_ring.reset_counters()
             self.speaker_ring.reset_counters()
-            mic = SourcePort("bridge-mic", self.mic_ring)
-            spk = SinkPort("bridge-speaker", self.speaker_ring)
-            mic.muted = self._muted
-            mic.create()
-            spk.create()
-            self._mic_port, self._spk_port = mic, spk
+            self._mic_port, self._spk_port = self._make_ports()
             self.prepare()
             if self._gc_guard is not None:
                 self._gc_guard.enter()
             QTimer.singleShot(0, self, self._timer.start)
         assert self._mic_port is not None and self._spk_port is not None
-        self._mic_port.startTransmit(call_media)
-        call_media.startTransmit(self._spk_port)
+        if isinstance(self._mic_port, NativePort) and isinstance(self._spk_port, NativePort):
+            assert self.native is not None
+            slot = call_media.getPortId()
+            self.native.connect(self._mic_port.slot, slot)
+            self.native.connect(slot, self._spk_port.slot)
+        else:
+            assert isinstance(self._mic_port, SourcePort)
+            assert isinstance(self._spk_port, SinkPort)
+            self._mic_port.startTransmit(call_media)
+            call_media.startTransmit(self._spk_port)
         self._call_media = call_media
         if self._priority is not None:
             self._priority.apply()
         log.info("audio bridge attached")
+
+    def _make_ports(self) -> tuple[SourcePort | NativePort, SinkPort | NativePort]:
+        """The mic and headset ports: native when the library is loaded (one fallback
+        to the Python ports, logged, if it cannot create them)."""
+        if self.native is not None:
+            try:
+                mic = NativePort(self.native, MIC, "bridge-mic", ring=self.mic_ring)
+                try:
+                    spk = NativePort(self.native, HEADSET, "bridge-speaker",
+                                     ring=self.speaker_ring)
+                except NativeMediaError:
+                    mic.close()
+                    raise
+                mic.set_muted(self._muted)
+                return mic, spk
+            except NativeMediaError as exc:
+                # The C rings and streams still work: Python ports read and write them.
+                log.warning("native audio ports unavailable, using Python ports for this "
+                            "call: %s", exc)
+        pmic = SourcePort("bridge-mic", self.mic_ring)
+        pspk = SinkPort("bridge-speaker", self.speaker_ring)
+        pmic.muted = self._muted
+        pmic.create()
+        pspk.create()
+        return pmic, pspk
 
     def detach(self) -> BridgeStats:
         """Disconnect and destroy the ports (pjsua2 thread, before the call goes away);
@@ -341,10 +403,11 @@ class AudioBridge(QObject):
         self._spk_port = None
         if self._gc_guard is not None:
             self._gc_guard.exit()
-        log.info("audio bridge call stats: mic underruns %d overruns %d, headset underruns "
-                 "%d overruns %d, callback errors %d", stats.mic_underruns,
+        log.info("audio bridge call stats (%s path): mic underruns %d overruns %d, headset "
+                 "underruns %d overruns %d, drift adjustments %d, callback errors %d",
+                 "native" if stats.native else "Python", stats.mic_underruns,
                  stats.mic_overruns, stats.speaker_underruns, stats.speaker_overruns,
-                 stats.port_errors)
+                 stats.drift_adjustments, stats.port_errors)
         return stats
 
     @property
@@ -356,7 +419,9 @@ class AudioBridge(QObject):
         customer *and* to the recording's left channel, unlike lowering the call's
         transmit level, which would still record what a muted agent says."""
         self._muted = muted
-        if self._mic_port is not None:
+        if isinstance(self._mic_port, NativePort):
+            self._mic_port.set_muted(muted)
+        elif self._mic_port is not None:
             self._mic_port.muted = muted
 
     def stats(self) -> BridgeStats:
@@ -366,16 +431,27 @@ class AudioBridge(QObject):
             else (0, 0)
         spk = (self.speaker_ring.underruns, self.speaker_ring.overruns) \
             if self._io.has_output else (0, 0)
-        return BridgeStats(*mic, *spk, errors)
+        drift = self.mic_ring.drift_adjustments + self.speaker_ring.drift_adjustments
+        return BridgeStats(mic[0], mic[1], spk[0], spk[1], errors, drift,
+                           self.native is not None)
 
     def _disconnect(self) -> None:
         media = self._call_media
         if media is None:
             return
         try:
-            assert self._mic_port is not None and self._spk_port is not None
-            self._mic_port.stopTransmit(media)
-            media.stopTransmit(self._spk_port)
+            mic, spk = self._mic_port, self._spk_port
+            if isinstance(mic, NativePort) and isinstance(spk, NativePort):
+                assert self.native is not None
+                slot = media.getPortId()
+                self.native.connect(mic.slot, slot, connect=False)
+                self.native.connect(slot, spk.slot, connect=False)
+            else:
+                assert isinstance(mic, SourcePort) and isinstance(spk, SinkPort)
+                mic.stopTransmit(media)
+                media.stopTransmit(spk)
+        except NativeMediaError as exc:
+            log.warning("audio bridge: disconnect failed: %s", exc)
         except pj.Error as exc:
             log.warning("audio bridge: stopTransmit failed: %s", exc.info())
         self._call_media = None

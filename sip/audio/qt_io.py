@@ -161,7 +161,7 @@ class AudioIO(QObject):
     def open_streams(self, input_name: str, output_name: str) -> None:
         self._want_in, self._want_out = input_name, output_name
         self._active = True
-        if self._source is not None or self._sink is not None:
+        if self._stream_open(True) or self._stream_open(False):
             self.streams_ready.emit()
             return
         self._open_input()
@@ -190,7 +190,7 @@ class AudioIO(QObject):
     @Slot(str)
     def select_input(self, name: str) -> None:
         self._want_in = name
-        if self._source is not None:
+        if self._stream_open(True):
             self._close_input()
             self._open_input()
             self.device_changed.emit(name or self.tr("default microphone"))
@@ -198,12 +198,16 @@ class AudioIO(QObject):
     @Slot(str)
     def select_output(self, name: str) -> None:
         self._want_out = name
-        if self._sink is not None:
+        if self._stream_open(False):
             self._close_output()
             self._open_output()
             self.device_changed.emit(name or self.tr("default headset"))
 
     # -- streams -------------------------------------------------------------------------
+
+    def _stream_open(self, is_input: bool) -> bool:
+        """Whether that side has a stream now (overridden by the native streams)."""
+        return (self._source if is_input else self._sink) is not None
 
     def _present(self) -> frozenset[str]:
         return self._watcher.present_ids() if self._watcher else frozenset()
@@ -308,15 +312,15 @@ class AudioIO(QObject):
         self._recheck_side(False, present)
 
     def _recheck_side(self, is_input: bool, present: frozenset[str]) -> None:
-        stream = self._source if is_input else self._sink
+        is_open = self._stream_open(is_input)
         cur_id = self._in_id if is_input else self._out_id
         want = self._want_in if is_input else self._want_out
         fallback = self._on_fallback_in if is_input else self._on_fallback_out
-        if stream is not None and cur_id not in present:
+        if is_open and cur_id not in present:
             self._reopen(is_input)
             self.device_lost.emit(want or (self.tr("default microphone") if is_input
                                            else self.tr("default headset")))
-        elif stream is None:
+        elif not is_open:
             # No device at all so far in this call: take whatever has appeared.
             if self._reopen(is_input):
                 self.device_changed.emit(self._in_name if is_input else self._out_name)
@@ -332,7 +336,7 @@ class AudioIO(QObject):
         if is_input:
             self._close_input()
             self._open_input()
-            return self._source is not None
+            return self._stream_open(True)
         self._close_output()
         self._open_output()
-        return self._sink is not None
+        return self._stream_open(False)
