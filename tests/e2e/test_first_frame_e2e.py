@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_workspace_e2e import xvfb as xvfb  # the private X server fixture
-
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,7 +68,7 @@ def test_first_frame_on_x_has_the_final_layout(xvfb: str, tmp_path: Path) -> Non
     the phone and call-list docks, their tabs, the status bar — and the list pane's pixels
     are the same once the store, workspace, softphone and sync are in. Both frames are kept
     under artifacts/screenshots/layout/ to look at."""
-    from tests.e2e.test_workspace_e2e import run_app
+    from tests.e2e.app_runner import run_app
 
     shots = REPO / "artifacts" / "screenshots" / "layout"
     for name in ("first-frame", "everything-up"):

@@ -1,24 +1,17 @@
 """End to end: the real app, started like an agent starts it, in a real X window (Xvfb).
 
-The test starts its own Xvfb on a free display (`-displayfd`: the server picks the number),
+The test starts its own Xvfb on a free display (the `xvfb` fixture, tests/e2e/conftest.py),
 launches `python -m agent_desktop --data-dir … --demo-rows 2000` with
 AGENT_DESKTOP_E2E_SCRIPT pointing at a scenario (ui/scripted_scenario.py drives the real
-widgets in-process: QTest key clicks and an input-method commit for Chinese), then checks
-the database the app wrote and keeps screenshots under artifacts/screenshots/.
-Everything started here is stopped by PID.
+widgets in-process: QTest key clicks and an input-method commit for Chinese), waits for
+the app to quit when the scenario ends (tests/e2e/app_runner.py: nothing the app started
+may outlive it), then checks the database the app wrote and keeps screenshots under
+artifacts/screenshots/. Everything started here is stopped by PID.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -27,40 +20,9 @@ from agent_desktop.demo import generate
 from agent_desktop.paths import AppPaths
 from agent_desktop.store.db import Database
 from agent_desktop.store.models import Customer, Outbox, Tag
+from tests.e2e.app_runner import DEMO_ROWS, SHOTS, run_app
 
 pytestmark = pytest.mark.e2e
-
-REPO = Path(__file__).resolve().parents[2]
-SHOTS = REPO / "artifacts" / "screenshots"
-DEMO_ROWS = 2000
-
-
-@pytest.fixture
-def xvfb() -> Iterator[str]:
-    """A private X server on a free display; yields DISPLAY, stops it by PID."""
-    xvfb_bin = shutil.which("Xvfb")
-    assert xvfb_bin, "Xvfb is missing: run scripts/bootstrap.sh test"
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        [xvfb_bin, "-displayfd", str(write_fd), "-screen", "0", "1400x900x24",
-         "-nolisten", "tcp", "-noreset"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    os.close(write_fd)
-    try:
-        with os.fdopen(read_fd) as f:
-            number = f.readline().strip()  # written once the server accepts clients
-        problem = proc.stderr.read() if proc.stderr else b""
-        assert number.isdigit(), f"Xvfb did not start: {problem!r}"
-        yield f":{number}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 def _names() -> tuple[str, str]:
@@ -73,34 +35,6 @@ def _names() -> tuple[str, str]:
             latin = c.name.split()[-1]
     assert latin and chinese
     return latin, chinese
-
-
-def run_app(display: str, root: Path, steps: list[dict[str, object]], *extra: str,
-            timeout: float = 180) -> dict[str, Any]:
-    result = root / "e2e-result.json"
-    scenario = root / "scenario.json"
-    scenario.write_text(json.dumps({"result": str(result), "screenshots": str(SHOTS),
-                                    "timeout_s": 30, "steps": steps}, ensure_ascii=False),
-                        encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
-    env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", AGENT_DESKTOP_E2E_SCRIPT=str(scenario),
-               LANG="C.UTF-8", PYTHONUNBUFFERED="1")
-    env.pop("WAYLAND_DISPLAY", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agent_desktop", "--data-dir", str(root),
-         "--demo-rows", str(DEMO_ROWS), *extra],
-        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        pytest.fail(f"app did not finish the scenario:\n{out}")
-    assert proc.returncode == 0, out
-    assert result.exists(), f"no scenario result; app output:\n{out}"
-    data: dict[str, Any] = json.loads(result.read_text(encoding="utf-8"))
-    assert data["ok"], f"{data['error']}\n{json.dumps(data['steps'], ensure_ascii=False)}\n{out}"
-    return data
 
 
 def test_agent_searches_opens_tags_and_saves(xvfb: str, tmp_path: Path) -> None:
