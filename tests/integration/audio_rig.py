@@ -294,6 +294,11 @@ def child_main(argv: list[str]) -> int:
                     help="headset name already in the settings (not validated)")
     ap.add_argument("--fsize-limit", type=int, default=0,
                     help="RLIMIT_FSIZE in bytes: writes beyond it fail (EFBIG) like a full disk")
+    ap.add_argument("--gil-stall", type=float, default=0.0,
+                    help="hold the GIL this many ms on the main thread once a second "
+                    "(one C-level call: sum(range(n)) never hands it over)")
+    ap.add_argument("--switch-output", default="",
+                    help="NAME@SECONDS: choose another headset mid-call, as the settings do")
     args = ap.parse_args(argv)
     import faulthandler
 
@@ -426,10 +431,28 @@ def child_main(argv: list[str]) -> int:
     def pulse(*pargs: str) -> None:
         subprocess.run(["pactl", *pargs], check=False, timeout=5, capture_output=True)
 
+    stall_n = 0
+    if args.gil_stall:
+        t_cal = time.thread_time()
+        sum(range(2_000_000))
+        per = (time.thread_time() - t_cal) / 2_000_000
+        stall_n = int(args.gil_stall / 1000 / max(per, 1e-9))
+    stalls: list[float] = []
+    report["gil_stalls_ms"] = stalls
+
     def tick() -> None:
         if not state["t0"]:
             return
         t = time.monotonic() - float(state["t0"])
+        if stall_n and t >= 1.0 + len(stalls) and t < args.seconds - 0.5:
+            t1 = time.perf_counter()
+            sum(range(stall_n))  # one C call: the GIL is not released inside it
+            stalls.append(round((time.perf_counter() - t1) * 1000, 1))
+        if args.switch_output and "switch" not in marks:
+            name, at = args.switch_output.rsplit("@", 1)
+            if t >= float(at):
+                marks["switch"] = t
+                bridge.set_output_device(name)
         levels.append((round(t, 2), len(bridge.mic_ring), len(bridge.speaker_ring)))
         if pause and "pause" not in marks and t >= pause[0]:
             marks["pause"] = recorder.pause()
@@ -477,7 +500,9 @@ def child_main(argv: list[str]) -> int:
                            "mic_overruns": stats.mic_overruns,
                            "speaker_underruns": stats.speaker_underruns,
                            "speaker_overruns": stats.speaker_overruns,
-                           "port_errors": stats.port_errors}
+                           "port_errors": stats.port_errors,
+                           "drift_adjustments": stats.drift_adjustments,
+                           "native": stats.native}
         report["counters"] = counters[-1] if counters else None
         report["marks"] = marks
         calls[0].hangup(pj.CallOpParam(True))
