@@ -1133,6 +1133,34 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
         <translation>第 %1 步，共 %2 步：%3</translation>
     </message>
     <message>
+        <source>Not enough free disk space for a copy of your data.</source>
+        <translation>磁盘可用空间不足，无法备份您的数据。</translation>
+    </message>
+    <message>
+        <source>Before the update, Agent Desktop keeps a copy of your data, and there is not enough free disk space for it: the copy needs %1 in %2, and only %3 is free.
+
+You can quit, free up space and start Agent Desktop again (recommended), or update now without a copy.</source>
+        <translation>升级前，坐席工作台会先备份您的数据，但磁盘可用空间不足：备份需要在 %2 中占用 %1，而可用空间只有 %3。
+
+您可以退出，释放空间后重新打开坐席工作台（推荐），也可以不备份直接升级。</translation>
+    </message>
+    <message>
+        <source>Not enough disk space</source>
+        <translation>磁盘空间不足</translation>
+    </message>
+    <message>
+        <source>Quit</source>
+        <translation>退出</translation>
+    </message>
+    <message>
+        <source>Update without a copy</source>
+        <translation>不备份直接升级</translation>
+    </message>
+    <message>
+        <source>Updating without a copy…</source>
+        <translation>正在升级（未备份）…</translation>
+    </message>
+    <message>
         <source>Stop the update?</source>
         <translation>要停止升级吗？</translation>
     </message>
@@ -1585,6 +1613,10 @@ Ctrl+F 搜索，方向键移动，回车打开。</translation>
     <message>
         <source>Updating: %1</source>
         <translation>正在升级：%1</translation>
+    </message>
+    <message>
+        <source>Rebuilding the search index (an earlier download was interrupted)</source>
+        <translation>正在重建搜索索引（上次下载被中断）</translation>
     </message>
 </context>
 <context>
