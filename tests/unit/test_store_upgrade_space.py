@@ -76,6 +76,9 @@ def test_the_window_says_how_much_and_where_then_quit_stops(qtbot: QtBot) -> Non
     assert "needs 2.5 GB in /home/agent/.local/share/agent-desktop/data" in text
     assert "only 1.2 GB is free" in text
     assert box.defaultButton() is button(box, "Quit")  # the safe answer is the default
+    shots = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    assert box.grab().save(str(shots / "migration-low-disk.png"))  # to look at
     skipped: list[int] = []
     window.skip_backup_requested.connect(lambda: skipped.append(1))
     with qtbot.waitSignal(window.stop_requested, timeout=5000):
