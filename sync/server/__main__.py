@@ -70,8 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="worker processes (default: one per CPU, at most 4)")
     serve.add_argument("--threads", type=_positive, default=20,
                        help="request threads per worker")
-    serve.add_argument("--db-pool", type=_positive, default=10,
-                       help="database connections per worker (as many again on demand)")
+    serve.add_argument("--db-pool", type=_positive, default=None,
+                       help="database connections kept per worker (default: threads + 1; "
+                            f"{ServerConfig.db_overflow} more on demand)")
     serve.add_argument("--keep-alive", type=_positive, default=75,
                        help="seconds an idle client connection is kept open")
 
@@ -142,8 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = ServerConfig(database_url=args.db, recordings_dir=args.recordings,
                           access_ttl_s=args.access_ttl, refresh_ttl_s=args.refresh_ttl,
-                          db_pool=args.db_pool, db_overflow=args.db_pool,
-                          threads=args.threads)
+                          db_pool=args.db_pool or args.threads + 1, threads=args.threads)
     # Keep-alive well above the clients' 5 s sync period: with uvicorn's default of 5 s the
     # server closed idle connections just as agents reused them (ReadError in the bench).
     common: dict[str, Any] = {"host": args.host, "port": args.port, "access_log": False,

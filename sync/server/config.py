@@ -33,11 +33,14 @@ class ServerConfig:
     login_window_s: float = 60.0
     schema_versions: tuple[int, int] = field(default=SCHEMA_VERSIONS)
     migrate_on_start: bool = True
-    # Per worker process: PostgreSQL connections (pool + overflow) and request threads.
+    # Per worker process: request threads and database connections (pool + overflow).
     # workers × (db_pool + db_overflow) must stay under PostgreSQL's max_connections.
-    db_pool: int = 10
-    db_overflow: int = 10
+    # The pool covers every thread plus the event loop (SQLite answers there), so no
+    # request waits for a connection and none is opened and closed per burst (an overflow
+    # connection is dropped when checked in to a full pool: see `ServerDatabase`).
     threads: int = 20
+    db_pool: int = 21
+    db_overflow: int = 4
 
     def to_json(self) -> str:
         return json.dumps(asdict(self) | {"recordings_dir": str(self.recordings_dir)})

@@ -187,6 +187,8 @@ def run_backend(args: argparse.Namespace, backend: str, root: Path) -> dict[str,
                 out[f"{a}_server_cpu_s{sfx}"] * 1000 / max(1, res.rounds), 2)
             out[f"{a}_timed_wall_s{sfx}"] = round(res.wall_s, 1)
             out[f"{a}_client_loop_lag_p99_ms{sfx}"] = round(res.loop_lag_p99_ms, 1)
+            out[f"{a}_first_round_p99_ms{sfx}"] = round(res.first_round_p99_ms, 1)
+            out[f"{a}_later_rounds_p99_ms{sfx}"] = round(res.later_rounds_p99_ms, 1)
             out[f"{a}_login_s{sfx}"] = round(res.login_s, 1)
             out[f"server_workers{sfx}"] = args.server_workers
         return out
