@@ -250,7 +250,9 @@ def bench_audio(work: Path, seconds: float, load: str) -> dict[str, Any]:
     return {"underruns": under, "overruns": over, "ended": rep["ended"],
             "scrolled_rows": rep.get("scrolled_rows"), "rows_loaded": rep.get("rows_loaded"),
             "scroll_ticks": rep.get("scroll_ticks"), "gil_probe": rep.get("gil_probe"),
-            "gc": rep.get("gc"), "events": rep.get("events")}
+            "gc": rep.get("gc"), "events": rep.get("events"),
+            "drift_adjustments": sum((rep.get("drift_adjustments") or {}).values()),
+            "audio_path": rep.get("audio_path")}
 
 
 def run(argv: list[str], bench_dir: Path) -> dict[str, Any]:
@@ -317,6 +319,10 @@ def run(argv: list[str], bench_dir: Path) -> dict[str, Any]:
         "underruns": audio.get("underruns"),
         "overruns": audio.get("overruns"),
         "audio_seconds": args.audio_seconds,
+        # Diagnostics: 1 ms drift repeats/cuts (not glitches), and which media path ran
+        # ("native": C ports and PulseAudio threads, no GIL; "python": the fallback).
+        "drift_adjustments": audio.get("drift_adjustments"),
+        "audio_path": audio.get("audio_path"),
         "scroll_rows": args.scroll_rows,
         "scrolled_rows": audio.get("scrolled_rows"),
         "rows_loaded": audio.get("rows_loaded"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ from tests.integration.audio_rig import (
 )
 
 __all__ = ["pulse", "tone_peer"]  # fixtures
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +129,26 @@ def test_choosing_another_headset_mid_call_moves_the_audio_there(
     start = int(loud.argmax()) + 1600
     assert dominant_hz(after[start:start + 16000, 0]) == pytest.approx(1000, abs=3)
     assert os.path.getsize(out) > 0
+
+
+def test_engine_start_stop_with_native_calls_in_flight_never_aborts(
+        pulse: PulseRig, tmp_path: Path) -> None:
+    from tests.integration.rig.simline import SimLine
+
+    line = SimLine()
+    try:
+        r = subprocess.run([sys.executable, "-m", "tests.integration.rig.native_cycles",
+                            line.domain, "4", str(tmp_path / "rec")], cwd=REPO,
+                           env=pulse.env, capture_output=True, text=True, timeout=180)
+    finally:
+        assert line.stop() == 0, "the simulated line did not shut down cleanly"
+    out = [ln for ln in r.stdout.splitlines() if ln.startswith(("CYCLE", "DONE"))]
+    assert r.returncode == 0, f"rc={r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+    assert out[-1] == "DONE" and len(out) == 5, out
+    for ln in out[:-1]:
+        fields = dict(kv.split("=", 1) for kv in ln.split()[2:])
+        assert fields["native"] == "True" and fields["attached"] == "True", ln
+        assert int(fields["mic_port_calls"]) >= 40, ln  # the clock called our C port
+        assert fields["detached"] == "True" and fields["all_ended"] == "True", ln
+        sizes = [int(x) for x in fields["recordings"].strip("[]").split(",") if x]
+        assert len(sizes) == 1 and sizes[0] > 44 + 16000 * 4 // 2, ln  # > 0.5 s of stereo

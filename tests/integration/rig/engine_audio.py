@@ -440,6 +440,9 @@ def main() -> int:
         gaps = [(f"{side} {kind}", back, length)
                 for side, ring in (("mic", bridge.mic_ring), ("headset", bridge.speaker_ring))
                 for kind, back, length in tuple(ring.gaps)]
+        out["drift_adjustments"] = {"mic": bridge.mic_ring.drift_adjustments,
+                                    "headset": bridge.speaker_ring.drift_adjustments}
+        out["audio_path"] = "native" if bridge.native is not None else "python"
         calls.hangup(log_id)
         out.update(sampler.stop())
         out["gc"] = gcw.stop()
