@@ -78,6 +78,8 @@ def run_both(py: ByteRing, c: NativeRing, clock: list[float], ppm: float, second
         assert len(py) == len(c)
     for name in ("underruns", "overruns", "drift_adjustments", "bytes_written", "bytes_read"):
         assert getattr(py, name) == getattr(c, name), name
+    assert [(k, round(w, 6), round(g, 6)) for k, w, g in py.gaps] == \
+        [(k, round(w, 6), round(g, 6)) for k, w, g in c.gaps]
     return {"drift_adjustments": c.drift_adjustments, "underruns": c.underruns,
             "overruns": c.overruns}
 

@@ -72,6 +72,7 @@ class NativeLib:
         _sig(lib, "nm_ring_reset_counters", None, _P)
         _sig(lib, "nm_ring_get_stats", None, _P, _c.POINTER(_RingStats))
         _sig(lib, "nm_ring_events", i, _P, i, _c.POINTER(d), i)
+        _sig(lib, "nm_ring_gaps", i, _P, _c.POINTER(d), i)
         _sig(lib, "nm_rec_new", _P, _c.c_uint)
         _sig(lib, "nm_rec_release", None, _P)
         _sig(lib, "nm_rec_set_paused", i64, _P, i)
@@ -135,8 +136,6 @@ class NativeRing:
         if not self.ptr:
             raise MemoryError("native ring allocation failed")
         self._out = _c.create_string_buffer(capacity * 2)
-        #: Read-side pauses are not tracked in C (ring.py's `gaps` diagnostic).
-        self.gaps: tuple[tuple[str, float, float], ...] = ()
 
     def __del__(self) -> None:
         ptr, self.ptr = getattr(self, "ptr", None), None
@@ -196,6 +195,14 @@ class NativeRing:
     @property
     def overrun_times(self) -> tuple[float, ...]:
         return self._events(True)
+
+    @property
+    def gaps(self) -> tuple[tuple[str, float, float], ...]:
+        """Long pauses of either side: ("read"/"write", when it came back, pause in s)."""
+        arr = (_c.c_double * (3 * 64))()
+        n = self._c.nm_ring_gaps(self.ptr, arr, 64)
+        return tuple(("write" if arr[3 * k] else "read", arr[3 * k + 1], arr[3 * k + 2])
+                     for k in range(n))
 
     def write(self, data: bytes | bytearray | memoryview, now: float | None = None) -> int:
         b = bytes(data)

@@ -31,6 +31,7 @@
 #define NM_EVENTS 64
 #define SLICE NM_BYTES_PER_MS
 #define HALF (SLICE / 2)
+#define GAP_S 0.08 /* a pause this long between two reads (or writes) is kept */
 
 struct nm_ring {
     atomic_int refs;
@@ -51,6 +52,8 @@ struct nm_ring {
     int64_t taken;
     double under_t[NM_EVENTS], over_t[NM_EVENTS];
     int64_t n_under_t, n_over_t;
+    double gaps[NM_EVENTS][3]; /* side (0 read, 1 write), when it came back, pause s */
+    int64_t n_gaps;
 };
 
 double nm_now(void)
@@ -118,6 +121,17 @@ static void note(double *times, int64_t *n, double at)
     (*n)++;
 }
 
+static void note_gap(nm_ring *r, int side, double last, double now)
+{
+    if (last > 0 && now - last > GAP_S) {
+        double *g = r->gaps[r->n_gaps % NM_EVENTS];
+        g[0] = side;
+        g[1] = now;
+        g[2] = now - last;
+        r->n_gaps++;
+    }
+}
+
 /* Keep the newest `keep` bytes of buf+data (lock held); returns bytes dropped. */
 static int drop_to_keep(nm_ring *r, const uint8_t *data, int n, double now)
 {
@@ -162,6 +176,7 @@ int nm_ring_write(nm_ring *r, const uint8_t *data, int n, double now)
     now = clock_or(now);
     int dropped;
     pthread_mutex_lock(&r->mu);
+    note_gap(r, 1, r->last_write, now);
     r->last_write = now;
     r->bytes_written += n;
     r->last_len = n;
@@ -269,6 +284,7 @@ int nm_ring_read(nm_ring *r, uint8_t *out, int n, int wanted, double now)
 {
     now = clock_or(now);
     pthread_mutex_lock(&r->mu);
+    note_gap(r, 0, r->last_read, now);
     r->last_read = now;
     r->bytes_read += n;
     int have = r->len;
@@ -369,7 +385,7 @@ void nm_ring_reset_counters(nm_ring *r)
     r->prebuffer = r->initial_prebuffer;
     r->keep = r->initial_keep;
     r->underruns = r->overruns = 0;
-    r->n_under_t = r->n_over_t = 0;
+    r->n_under_t = r->n_over_t = r->n_gaps = 0;
     rebase(r);
     pthread_mutex_unlock(&r->mu);
 }
@@ -401,6 +417,21 @@ int nm_ring_events(nm_ring *r, int overruns, double *out, int max)
         k = max;
     for (int i = 0; i < k; i++)
         out[i] = t[(n - k + i) % NM_EVENTS];
+    pthread_mutex_unlock(&r->mu);
+    return k;
+}
+
+/* Copies the newest (up to max) long pauses as (side, when, seconds) triples, oldest
+ * first (ring.py's `gaps`); returns how many. */
+int nm_ring_gaps(nm_ring *r, double *out, int max)
+{
+    pthread_mutex_lock(&r->mu);
+    int64_t n = r->n_gaps;
+    int k = (int)(n < NM_EVENTS ? n : NM_EVENTS);
+    if (k > max)
+        k = max;
+    for (int i = 0; i < k; i++)
+        memcpy(out + 3 * i, r->gaps[(n - k + i) % NM_EVENTS], 3 * sizeof(double));
     pthread_mutex_unlock(&r->mu);
     return k;
 }
