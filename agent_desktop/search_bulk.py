@@ -96,13 +96,17 @@ def _register(raw: sqlite3.Connection) -> None:
         raw.create_function(_FUNCTION, 2, bigrams, deterministic=True)
 
 
-def _fill_grams(raw: sqlite3.Connection) -> None:
+def _fill_grams(raw: sqlite3.Connection, after: int = 0, upto: int | None = None) -> None:
     _register(raw)
     raw.execute(
         "INSERT INTO customer_grams(rowid, gname, gother)"
         f" SELECT id, {_FUNCTION}({_NAME_EXPR}, {_NAME_POSITIONS}),"
         f" {_FUNCTION}({_OTHER_EXPR}, {_OTHER_POSITIONS})"
-        " FROM customer_search_docs WHERE id > 0")
+        " FROM customer_search_docs WHERE id > ? AND id <= ?", (after, _top(upto)))
+
+
+def _top(upto: int | None) -> int:
+    return 2**63 - 1 if upto is None else upto
 
 
 def rebuild_search_index(conn: Connection) -> bool:
@@ -143,3 +147,79 @@ def rebuild_search_index(conn: Connection) -> bool:
     raw.execute(f"RELEASE {_SAVEPOINT}")
     log.info("search index rebuilt in bulk in %.1f s", time.perf_counter() - started)
     return True
+
+
+# --- the same rebuild in short transactions (first download) --------------------------
+#
+# Why: one transaction for the whole rebuild held SQLite's write lock for 4-5 s at 100k
+# customers, just under the 5 s busy timeout: an agent saving a wrap-up or dialling then
+# could fail with "database is locked". The caller runs `clear_search_index` with the
+# search triggers re-created in the same transaction, then `index_customer_range` for
+# consecutive id ranges, each in its own short transaction, then `optimize_search_index`.
+# The triggers keep every edit made meanwhile indexed: a range not rebuilt yet may hold a
+# trigger-made row, which the range's own delete-then-insert replaces (both write the same
+# views' values), so the result equals a whole rebuild.
+
+
+def clear_search_index(conn: Connection) -> None:
+    """Empty the search documents and both FTS tables and fix every name_key, in the
+    caller's transaction (before the triggers come back: an UPDATE of name_key would fire
+    them)."""
+    run = conn.exec_driver_sql
+    run("UPDATE customers SET name_key = lower(name) WHERE id > 0 AND name_key IS NOT lower(name)")
+    run("INSERT INTO customer_fts(customer_fts) VALUES ('delete-all')")
+    run("INSERT INTO customer_grams(customer_grams) VALUES ('delete-all')")
+    run("DELETE FROM customer_search_docs WHERE id > 0")
+
+
+def range_end(conn: Connection, after: int, size: int) -> int | None:
+    """The id that ends a range of `size` customers after `after` (the last customer's id
+    when fewer remain); None when no customer comes after `after`."""
+    top = conn.exec_driver_sql(
+        "SELECT max(id) FROM (SELECT id FROM customers WHERE id > ? ORDER BY id LIMIT ?)",
+        (after, max(1, size))).scalar()
+    return None if top is None else int(top)
+
+
+def index_customer_range(conn: Connection, after: int, upto: int) -> None:
+    """(Re)build the search rows of customers with `after < id <= upto`, in the caller's
+    transaction: the same statements as `rebuild_index(conn, since_id)`, bounded above,
+    with the bigrams computed in Python when the view is the mirrored one."""
+    raw = conn.connection.dbapi_connection
+    run = conn.exec_driver_sql
+    bounds = (after, upto)
+    run(f"INSERT INTO customer_fts(customer_fts, rowid, {_DOC_COLS})"
+        f" SELECT 'delete', id, {_DOC_COLS} FROM customer_search_docs"
+        " WHERE id > ? AND id <= ?", bounds)
+    run("INSERT INTO customer_grams(customer_grams, rowid, gname, gother)"
+        " SELECT 'delete', id, gname, gother FROM customer_grams_doc WHERE id > ? AND id <= ?",
+        bounds)
+    run("DELETE FROM customer_search_docs WHERE id > ? AND id <= ?", bounds)
+    run(f"INSERT INTO customer_search_docs(id, {_DOC_COLS})"
+        f" SELECT id, {_DOC_COLS} FROM customer_search_doc WHERE id > ? AND id <= ?", bounds)
+    run(f"INSERT INTO customer_fts(rowid, {_DOC_COLS})"
+        f" SELECT id, {_DOC_COLS} FROM customer_search_docs WHERE id > ? AND id <= ?", bounds)
+    if isinstance(raw, sqlite3.Connection) and view_is_mirrored(conn):
+        raw.execute(f"SAVEPOINT {_SAVEPOINT}")
+        try:
+            _fill_grams(raw, after, upto)
+        except sqlite3.OperationalError as exc:
+            if "user-defined function raised exception" not in str(exc):
+                raise
+            raw.execute(f"ROLLBACK TO {_SAVEPOINT}")
+            raw.execute(f"RELEASE {_SAVEPOINT}")
+            log.warning("search index: bigrams of ids %d-%d through the view (%s)", after,
+                        upto, exc)
+        else:
+            raw.execute(f"RELEASE {_SAVEPOINT}")
+            return
+    run("INSERT INTO customer_grams(rowid, gname, gother)"
+        " SELECT id, gname, gother FROM customer_grams_doc WHERE id > ? AND id <= ?", bounds)
+
+
+def optimize_search_index(conn: Connection, table: str) -> None:
+    """Merge one FTS table's segments (`customer_fts` or `customer_grams`): fewer
+    segments, faster MATCH. One table per call so each can have its own transaction."""
+    if table not in ("customer_fts", "customer_grams"):
+        raise ValueError(f"not a search FTS table: {table}")
+    conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('optimize')")

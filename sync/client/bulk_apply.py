@@ -41,7 +41,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from agent_desktop.search_bulk import rebuild_search_index
+from agent_desktop.search_bulk import (
+    clear_search_index,
+    index_customer_range,
+    optimize_search_index,
+    range_end,
+    rebuild_search_index,
+)
 from agent_desktop.store.db import Database
 from agent_desktop.store.outbox import ENTITIES
 from sync.client import state
@@ -49,6 +55,18 @@ from sync.client import state
 log = logging.getLogger(__name__)
 
 SUSPENDED_KEY = "search_triggers_suspended"
+# Set while the index is rebuilt in short transactions (`resume_search_index`): the id up
+# to which customers are indexed again; the triggers are back while it exists.
+REBUILD_KEY = "search_rebuild_after"
+# Each short transaction of the chunked rebuild aims at this much work (its range size
+# adapts to the measured time): well under a second of write lock for the agent's saves.
+CHUNK_SECONDS = 0.25
+FIRST_CHUNK = 5000
+# Pause after a short transaction when another connection of the store is in use: SQLite's
+# busy handler polls a waiting writer every 50-100 ms once it has waited a while, so back-
+# to-back transactions could starve it (busy timeout: "database is locked") even though
+# each one is short. One poll interval of idle lock lets it in.
+WRITER_GAP_S = 0.1
 # Page cache for the restore (negative: KiB): with the default 32 MB the index creation
 # and FTS build spilled ~140 MB of dirty pages to the WAL mid-transaction at 100k
 # customers, pages later rewritten; this much holds them until the commit. Per connection,
@@ -119,7 +137,10 @@ def _require_transaction(conn: Connection, what: str) -> None:
 
 
 def is_suspended(session: Session) -> bool:
-    return state.get(session, SUSPENDED_KEY) is not None
+    """True while the search index is not complete: triggers suspended, or the chunked
+    rebuild after them not finished (both are repaired by `recover_search_index`)."""
+    return (state.get(session, SUSPENDED_KEY) is not None
+            or state.get(session, REBUILD_KEY) is not None)
 
 
 def suspend_search_triggers(session: Session, *, drop_indexes: bool = False) -> bool:
@@ -128,9 +149,12 @@ def suspend_search_triggers(session: Session, *, drop_indexes: bool = False) -> 
 
     Returns False (and changes nothing) when they are already suspended.
     """
-    if is_suspended(session):
+    if state.get(session, SUSPENDED_KEY) is not None:
         return False
     conn = session.connection()
+    # A chunked rebuild still under way is superseded: the rebuild after this suspension
+    # covers every customer again.
+    state.drop(session, REBUILD_KEY)
     saved = _Saved(_triggers(conn), _secondary_indexes(conn) if drop_indexes else [])
     if not saved.triggers:
         raise SearchIndexError("The search triggers are missing and no saved copy exists: "
@@ -152,7 +176,13 @@ def restore_search_index(session: Session) -> bool:
     triggers, in the caller's transaction; returns False when nothing was suspended."""
     raw_saved = state.get(session, SUSPENDED_KEY)
     if raw_saved is None:
-        return False
+        if state.get(session, REBUILD_KEY) is None:
+            return False
+        # A chunked rebuild was under way (triggers back): finish it in one go.
+        state.drop(session, REBUILD_KEY)
+        session.flush()
+        rebuild_search_index(session.connection())
+        return True
     saved = _Saved.load(raw_saved)
     if not saved.triggers:
         raise SearchIndexError("The saved copy of the search triggers is empty.")
@@ -194,7 +224,107 @@ def recover_search_index(db: Database) -> bool:
     with db.transaction() as s:
         if not is_suspended(s):
             return False
-    log.warning("search triggers were left suspended (interrupted initial sync): "
-                "rebuilding the search index")
-    with db.transaction(applying_remote=True) as s:
-        return restore_search_index(s)
+    log.warning("the search index was left incomplete (interrupted initial sync): "
+                "rebuilding it")
+    return resume_search_index(db)
+
+
+def yield_to_writers(db: Database) -> None:
+    """Between two of a long job's write transactions: leave the write lock free for one
+    busy-handler poll when another connection of this store is checked out (someone may
+    be waiting to write); no pause when this thread is the store's only user."""
+    checkedout = getattr(db.engine.pool, "checkedout", None)
+    if checkedout is None or checkedout() > 0:
+        time.sleep(WRITER_GAP_S)
+
+
+def resume_search_index(db: Database, chunk_seconds: float = CHUNK_SECONDS,
+                        first_chunk: int = FIRST_CHUNK) -> bool:
+    """Put back what a download suspended and rebuild the search index, in short
+    transactions; returns False when nothing was pending.
+
+    Why not one transaction: at 100k customers the whole restore held the write lock for
+    4-5 s (busy timeout: 5 s), long enough for an agent's save to fail as "database is
+    locked". Steps, each committed on its own: (1) every saved index, one per transaction;
+    (2) the triggers back, the index emptied, `REBUILD_KEY` = 0 and `SUSPENDED_KEY` gone;
+    (3) customers in consecutive id ranges, `REBUILD_KEY` advanced with each; (4) each FTS
+    table optimized, the key removed. A crash anywhere leaves a key that says where to
+    go on: `SUSPENDED_KEY` (steps 1-2 again, creating only missing indexes) or
+    `REBUILD_KEY` (step 3 from that id). From step 2 on the triggers index every edit.
+    """
+    with db.transaction() as s:
+        raw_saved = state.get(s, SUSPENDED_KEY)
+        pending = raw_saved is not None or state.get(s, REBUILD_KEY) is not None
+    if not pending:
+        return False
+    started = time.perf_counter()
+    if raw_saved is not None:
+        saved = _Saved.load(raw_saved)
+        if not saved.triggers:
+            raise SearchIndexError("The saved copy of the search triggers is empty.")
+        for name, sql in saved.indexes:
+            with db.transaction(applying_remote=True) as s:
+                conn = s.connection()
+                if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'index'"
+                                        " AND name = ?", (name,)).first() is None:
+                    _ddl(s, sql, "re-create an index")
+            yield_to_writers(db)
+        with db.transaction(applying_remote=True) as s:
+            if state.get(s, SUSPENDED_KEY) is None:
+                return True  # another thread finished it meanwhile
+            state.drop(s, SUSPENDED_KEY)
+            state.put(s, REBUILD_KEY, "0")
+            s.flush()
+            _require_transaction(s.connection(), "re-create the search triggers")
+            conn = s.connection()
+            clear_search_index(conn)
+            existing = {name for name, _sql in _triggers(conn)}
+            for name, sql in saved.triggers:
+                if name not in existing:
+                    conn.exec_driver_sql(sql)
+        yield_to_writers(db)
+    indexed = time.perf_counter()
+    ranges = _index_in_ranges(db, chunk_seconds, first_chunk)
+    for table in ("customer_fts", "customer_grams"):
+        with db.transaction(applying_remote=True) as s:
+            optimize_search_index(s.connection(), table)
+            if table == "customer_grams":
+                state.drop(s, REBUILD_KEY)
+        yield_to_writers(db)
+    log.info("search index restored: indexes and triggers in %.1f s, %d ranges of "
+             "customers and optimize in %.1f s", indexed - started, ranges,
+             time.perf_counter() - indexed)
+    return True
+
+
+def _ddl(s: Session, sql: str, what: str) -> None:
+    """DDL inside the session's transaction (opened by a no-op write first)."""
+    conn = s.connection()
+    conn.exec_driver_sql("UPDATE sync_state SET value = value WHERE 0")
+    _require_transaction(conn, what)
+    conn.exec_driver_sql(sql)
+
+
+def _index_in_ranges(db: Database, chunk_seconds: float, size: int) -> int:
+    """Step 3 of `resume_search_index`: one transaction per range of customers (the first
+    of `size`), sized so each takes about `chunk_seconds`; returns how many there were."""
+    ranges = 0
+    while True:
+        with db.transaction(applying_remote=True) as s:
+            mark = state.get(s, REBUILD_KEY)
+            if mark is None:
+                return ranges  # finished by someone else
+            after = int(mark)
+            conn = s.connection()
+            upto = range_end(conn, after, size)
+            if upto is None:
+                return ranges
+            t = time.perf_counter()
+            index_customer_range(conn, after, upto)
+            state.put(s, REBUILD_KEY, str(upto))
+        took = time.perf_counter() - t
+        ranges += 1
+        yield_to_writers(db)
+        # Aim the next range at `chunk_seconds` (bounded steps: one slow range on a busy
+        # machine must not shrink or grow the next one wildly).
+        size = int(min(max(size * chunk_seconds / max(took, 1e-3), size / 2, 500), size * 2))

@@ -40,11 +40,7 @@ from agent_desktop.store.models import (
 )
 from sync.client import state
 from sync.client.apply import ApplyResult, ChangeFormatError, apply_changes, parse_change
-from sync.client.bulk_apply import (
-    is_suspended,
-    restore_search_index,
-    suspend_search_triggers,
-)
+from sync.client.bulk_apply import resume_search_index, suspend_search_triggers
 from sync.client.errors import Forbidden, PermanentError, TooLarge, TransientError
 from sync.client.initial_apply import apply_initial_page
 from sync.client.pull_ahead import PageFetcher
@@ -354,14 +350,11 @@ class SyncClient:
         return result
 
     def _restore_search_if_suspended(self) -> None:
-        """Put the search triggers back (one index rebuild) after an unfinished initial
-        download, or after a crash left them suspended."""
-        with self._db.transaction() as s:
-            suspended = is_suspended(s)
-        if suspended:
-            log.info("initial sync not finished: rebuilding the search index meanwhile")
-            with self._db.transaction(applying_remote=True) as s:
-                restore_search_index(s)
+        """Put the search triggers and indexes back and rebuild the search index, in short
+        transactions (`resume_search_index`): after the last page of an initial download,
+        after an unfinished one, or after a crash left them suspended."""
+        if resume_search_index(self._db):
+            log.info("search index rebuilt after the initial download")
         self._search_maybe_suspended = False
 
     def _fetch_page(self, client_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
@@ -479,7 +472,8 @@ class SyncClient:
             state.put(s, state.INITIAL_DONE, "1")
             if state.get(s, state.RESET_STARTED_AT):
                 self._finish_reset(s)
-            restore_search_index(s)  # same commit as "download complete"
+            # The search index is rebuilt after this commit, in short transactions (see
+            # `pull`'s `finally`); until then its keys say it is incomplete.
         return applied
 
     # --- reset ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from agent_desktop.store.db import Database
 from agent_desktop.store.models import Customer
 from sync.client import state
 from sync.client.bulk_apply import (
+    REBUILD_KEY,
     SUSPENDED_KEY,
     SearchIndexError,
     recover_search_index,
@@ -121,15 +122,18 @@ def test_multi_page_initial_pull_suspends_triggers_and_indexes_everything(
     result = client.pull(progress)
 
     assert result.applied == 6 and result.pages == 3
-    assert after_page == [0, 0, installed]  # restored by the last page's commit
-    # secondary indexes: off for the download, the same ones back with the last page
-    assert indexes_after_page == [[], [], indexes]
+    # Off for the whole download; restored after the last page's commit, in short
+    # transactions of their own, before `pull` returns.
+    assert after_page == [0, 0, 0]
+    assert indexes_after_page == [[], [], []]
+    assert index_sql(db) == indexes
     # before page 1: triggers on; page 2 is requested while page 1 is being applied
     # (look-ahead), so it may see either; page 3 after page 1's commit: suspended
     assert seen[0] == installed and seen[1] in (installed, 0) and seen[2] == 0
     assert trigger_count(db) == installed
     with db.transaction() as s:
         assert state.get(s, SUSPENDED_KEY) is None
+        assert state.get(s, REBUILD_KEY) is None
         assert state.get(s, state.INITIAL_DONE) == "1"
     assert found(db, "Bernd") == ["Bernd Meyer"]
     assert found(db, "小明") == ["王小明"]
@@ -170,9 +174,9 @@ def test_interrupted_download_restores_the_index_then_resumes_fast(db: Database)
     after_page: list[int] = []
     client.pull(lambda done, total: after_page.append(trigger_count(db)))
     # resumed at page 2 with the triggers in place; its commit suspends them again for
-    # the last page, whose commit rebuilds the index and restores them
+    # the last page; after its commit the index is rebuilt and they are restored
     assert seen[0] == installed
-    assert after_page == [0, installed]
+    assert after_page == [0, 0]
     assert trigger_count(db) == installed
     assert found(db, "hamburg") == ["Anna Schmidt", "Bernd Meyer", "王小明"]
 
