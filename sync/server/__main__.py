@@ -28,7 +28,7 @@ from typing import Any
 from sync.server.accounts import AccountError, create_team, create_user, generate_password
 from sync.server.accounts import set_password as set_user_password
 from sync.server.admin import assign_customer, compact, demo_seed, revoke_sessions
-from sync.server.config import CONFIG_ENV, ServerConfig, sqlite_url
+from sync.server.config import CONFIG_ENV, LOG_FORMAT, LOG_LEVEL_ENV, ServerConfig, sqlite_url
 from sync.server.db import ServerDatabase
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     os.environ[CONFIG_ENV] = replace(config, migrate_on_start=False).to_json()
+    os.environ[LOG_LEVEL_ENV] = args.log_level.upper()
     log.info("starting %d worker processes", args.workers)
     uvicorn.run("sync.server.app:worker_app", factory=True, workers=args.workers, **common)
     return 0
@@ -168,8 +169,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
     if args.command == "serve":
         return _serve(args)
     db = ServerDatabase(args.db)

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from sync.server.auth import NO_NUL, AuthService, Principal, build_auth_router
-from sync.server.config import ServerConfig, config_from_env
+from sync.server.config import LOG_FORMAT, LOG_LEVEL_ENV, ServerConfig, config_from_env
 from sync.server.db import ServerDatabase, utcnow
 from sync.server.errors import ApiError, BodyLimitMiddleware, install_error_handlers
 from sync.server.feed import Feed
@@ -223,4 +223,5 @@ def _exit_with_parent() -> None:
 def worker_app() -> FastAPI:
     """App factory for the worker processes of `serve --workers N` (see module docstring)."""
     _exit_with_parent()
+    logging.basicConfig(level=os.environ.get(LOG_LEVEL_ENV, "INFO"), format=LOG_FORMAT)
     return create_app(config_from_env())

@@ -55,6 +55,10 @@ class ServerConfig:
 
 # How `serve --workers N` hands its configuration to the worker processes it spawns.
 CONFIG_ENV = "AGENT_DESKTOP_SERVER_CONFIG"
+# ... and its log level: a spawned worker starts with Python's default logging, which
+# drops INFO lines (the server's own log records went nowhere in worker processes).
+LOG_LEVEL_ENV = "AGENT_DESKTOP_SERVER_LOG_LEVEL"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def config_from_env() -> ServerConfig:

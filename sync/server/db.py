@@ -137,10 +137,12 @@ def _pg_checkout(dbapi_conn: Any, _record: object, _proxy: object) -> None:
     client's retry gets a fresh one.
     """
     if dbapi_conn.closed or dbapi_conn.broken:
+        log.info("a pooled database connection was closed: opening another")
         raise DisconnectionError("the pooled connection is closed")
     poller = select_mod.poll()
     poller.register(dbapi_conn.fileno(), select_mod.POLLIN | select_mod.POLLPRI)
     if poller.poll(0):
+        log.info("the database closed an idle pooled connection: opening another")
         raise DisconnectionError("the database closed this idle connection")
 
 
@@ -184,10 +186,10 @@ class ServerDatabase:
         self._write_engine = self.engine.execution_options(write=True)
         self._sqlite_write_lock = threading.RLock()
         self._held = threading.local()
-        # PostgreSQL reads in autocommit, for the reasons given in `driver_read`.
-        read_engine = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
-                       if self.is_postgres else self.engine)
-        self._read = sessionmaker(read_engine, expire_on_commit=False)
+        # ORM reads keep their transaction (it ends in COMMIT, so psycopg keeps its
+        # prepared statements): a snapshot page sets `SET LOCAL` options in it. The hot
+        # path's reads run in autocommit (`driver_read`).
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self._write_engine, expire_on_commit=False)
 
     def warm_pool(self) -> int:

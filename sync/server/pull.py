@@ -333,15 +333,14 @@ class PullService:
         and the 80 pages took 43 s). An ordered index scan that stops after `limit` rows is
         the right plan whatever the statistics say. `enable_sort = off` only penalises
         sorts (one still runs if no index gives the order), so the answer never changes;
-        `SET LOCAL` needs a transaction of its own (reads may run in autocommit), so the
-        page is read on its own connection and the setting ends with it.
+        `SET LOCAL` ends with the read session's transaction (`ServerDatabase.read`: ORM
+        reads run in one), on the session's own connection: a second connection per page
+        made every first download hold two of the pool's connections.
         """
         stmt = self.snapshot_statement(p, after, limit)
-        if not self.db.is_postgres:
-            return [(int(i), str(doc)) for i, doc in s.execute(stmt)]
-        with self.db.engine.connect() as conn, conn.begin():
-            conn.execute(text("SET LOCAL enable_sort = off"))
-            return [(int(i), str(doc)) for i, doc in conn.execute(stmt)]
+        if self.db.is_postgres:
+            s.execute(text("SET LOCAL enable_sort = off"))
+        return [(int(i), str(doc)) for i, doc in s.execute(stmt)]
 
     def _snapshot_page(self, s: Session, p: Principal, cur: Cursor, limit: int,
                        last_mutation_id: int) -> str:
