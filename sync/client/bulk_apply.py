@@ -47,6 +47,7 @@ from agent_desktop.search_bulk import (
     optimize_search_index,
     range_end,
     rebuild_search_index,
+    set_automerge,
 )
 from agent_desktop.store.db import Database
 from agent_desktop.store.outbox import ENTITIES
@@ -58,10 +59,10 @@ SUSPENDED_KEY = "search_triggers_suspended"
 # Set while the index is rebuilt in short transactions (`resume_search_index`): the id up
 # to which customers are indexed again; the triggers are back while it exists.
 REBUILD_KEY = "search_rebuild_after"
-# Each short transaction of the chunked rebuild aims at this much work (its range size
+# Each short transaction of the chunked rebuild aims at this much CPU (its range size
 # adapts to the measured time): well under a second of write lock for the agent's saves.
-CHUNK_SECONDS = 0.25
-FIRST_CHUNK = 5000
+CHUNK_SECONDS = 0.3
+FIRST_CHUNK = 10000
 # Pause after a short transaction when another connection of the store is in use: SQLite's
 # busy handler polls a waiting writer every 50-100 ms once it has waited a while, so back-
 # to-back transactions could starve it (busy timeout: "database is locked") even though
@@ -181,6 +182,7 @@ def restore_search_index(session: Session) -> bool:
         # A chunked rebuild was under way (triggers back): finish it in one go.
         state.drop(session, REBUILD_KEY)
         session.flush()
+        set_automerge(session.connection(), True)
         rebuild_search_index(session.connection())
         return True
     saved = _Saved.load(raw_saved)
@@ -278,6 +280,7 @@ def resume_search_index(db: Database, chunk_seconds: float = CHUNK_SECONDS,
             _require_transaction(s.connection(), "re-create the search triggers")
             conn = s.connection()
             clear_search_index(conn)
+            set_automerge(conn, False)
             existing = {name for name, _sql in _triggers(conn)}
             for name, sql in saved.triggers:
                 if name not in existing:
@@ -285,6 +288,8 @@ def resume_search_index(db: Database, chunk_seconds: float = CHUNK_SECONDS,
         yield_to_writers(db)
     indexed = time.perf_counter()
     ranges = _index_in_ranges(db, chunk_seconds, first_chunk)
+    with db.transaction(applying_remote=True) as s:
+        set_automerge(s.connection(), True)
     for table in ("customer_fts", "customer_grams"):
         with db.transaction(applying_remote=True) as s:
             optimize_search_index(s.connection(), table)
@@ -319,12 +324,13 @@ def _index_in_ranges(db: Database, chunk_seconds: float, size: int) -> int:
             upto = range_end(conn, after, size)
             if upto is None:
                 return ranges
-            t = time.perf_counter()
+            t = time.thread_time()
             index_customer_range(conn, after, upto)
             state.put(s, REBUILD_KEY, str(upto))
-        took = time.perf_counter() - t
+        took = time.thread_time() - t
         ranges += 1
         yield_to_writers(db)
-        # Aim the next range at `chunk_seconds` (bounded steps: one slow range on a busy
-        # machine must not shrink or grow the next one wildly).
+        # Aim the next range at `chunk_seconds` of this thread's CPU (wall time on a busy
+        # machine would shrink the ranges, and every range costs a commit and an FTS
+        # segment); bounded steps so one odd range does not swing the next one wildly.
         size = int(min(max(size * chunk_seconds / max(took, 1e-3), size / 2, 500), size * 2))

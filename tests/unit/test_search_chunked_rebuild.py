@@ -120,6 +120,20 @@ def test_chunked_rebuild_equals_a_whole_rebuild(downloaded: Path, tmp_path: Path
     for table in expected:
         assert got[table] == expected[table], table
     assert len(got["customer_fts"]) > CUSTOMERS
+    # merging was off while ranges were added, on again (FTS5's defaults) afterwards
+    assert merge_settings(downloaded) == {"customer_fts": {"automerge": 4, "crisismerge": 16},
+                                          "customer_grams": {"automerge": 4,
+                                                             "crisismerge": 16}}
+
+
+def merge_settings(path: Path) -> dict[str, dict[str, object]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {t: dict(conn.execute(f"SELECT k, v FROM {t}_config WHERE k IN"
+                                     " ('automerge', 'crisismerge')").fetchall())
+                for t in ("customer_fts", "customer_grams")}
+    finally:
+        conn.close()
 
 
 def test_a_concurrent_writer_gets_in_between_ranges_and_is_indexed(downloaded: Path) -> None:
@@ -192,6 +206,7 @@ def test_crash_between_ranges_resumes_where_it_stopped(downloaded: Path, tmp_pat
         assert trigger_count(db) > 0  # back from step 2: edits meanwhile are indexed
     finally:
         db.close()
+    assert merge_settings(downloaded)["customer_fts"]["automerge"] == 0
     monkeypatch.setattr(bulk_apply, "index_customer_range", real)
     db = Database.open(downloaded)  # the next process
     try:
