@@ -202,3 +202,4 @@ def test_a_compiled_library_is_reused_and_rebuilt_when_its_source_changes(
         f.write("\n/* edited */\n")
     second = build(copy, tmp_path / "cache")
     assert second != first and second.exists()
+    assert not first.exists(), "the build of the old sources is removed"

@@ -78,6 +78,9 @@ def build(src_dir: Path = _HERE, cache_dir: Path | None = None) -> Path:
             raise NativeMediaError(f"building the native audio path failed: "
                                    f"{proc.stderr.strip()[-800:]}")
         os.replace(tmp, target)  # atomic: a concurrent builder produced the same file
+        for old in out_dir.glob("libnm-*.so"):  # builds of earlier sources
+            if old != target:
+                old.unlink(missing_ok=True)  # a process using one keeps its mapping
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NativeMediaError(f"building the native audio path failed: {exc}") from None
     finally:
