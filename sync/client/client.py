@@ -40,7 +40,11 @@ from agent_desktop.store.models import (
 )
 from sync.client import state
 from sync.client.apply import ApplyResult, ChangeFormatError, apply_changes, parse_change
-from sync.client.bulk_apply import resume_search_index, suspend_search_triggers
+from sync.client.bulk_apply import (
+    resume_search_index,
+    suspend_search_triggers,
+    yield_to_writers,
+)
 from sync.client.errors import Forbidden, PermanentError, TooLarge, TransientError
 from sync.client.initial_apply import apply_initial_page
 from sync.client.pull_ahead import PageFetcher
@@ -437,6 +441,8 @@ class SyncClient:
                         progress(done_then, total if page.has_more else done_then)
                 if not applied[-1][0].has_more:
                     break
+                if fast:
+                    yield_to_writers(self._db)  # an agent's save waiting for the lock
         finally:
             fetcher.close()
 
