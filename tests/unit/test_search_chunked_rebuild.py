@@ -77,6 +77,14 @@ def _downloaded(path: Path) -> None:
         db.close()
 
 
+def assert_same_index(path: Path, expected: dict[str, list[tuple[object, ...]]]) -> None:
+    got = dump(path)
+    assert got.keys() == expected.keys()
+    for table in expected:
+        assert got[table] == expected[table], table
+    assert len(got["customer_fts"]) > CUSTOMERS
+
+
 @pytest.fixture
 def downloaded(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "store.sqlite3"
@@ -115,11 +123,7 @@ def test_chunked_rebuild_equals_a_whole_rebuild(downloaded: Path, tmp_path: Path
         assert resume_search_index(db) is False  # nothing pending any more
     finally:
         db.close()
-    got = dump(downloaded)
-    assert got.keys() == expected.keys()
-    for table in expected:
-        assert got[table] == expected[table], table
-    assert len(got["customer_fts"]) > CUSTOMERS
+    assert_same_index(downloaded, expected)
     # merging was off while ranges were added, on again (FTS5's defaults) afterwards
     assert merge_settings(downloaded) == {"customer_fts": {"automerge": 4, "crisismerge": 16},
                                           "customer_grams": {"automerge": 4,
@@ -214,11 +218,7 @@ def test_crash_between_ranges_resumes_where_it_stopped(downloaded: Path, tmp_pat
         assert recover_search_index(db) is False
     finally:
         db.close()
-    got = dump(downloaded)
-    assert got.keys() == expected.keys()
-    for table in expected:
-        assert got[table] == expected[table], table
-    assert len(got["customer_fts"]) > CUSTOMERS
+    assert_same_index(downloaded, expected)
 
 
 def test_whole_restore_also_finishes_a_chunked_rebuild(downloaded: Path) -> None:
