@@ -4,6 +4,7 @@ server on SQLite and on PostgreSQL (a temporary cluster; keys suffixed `_pg`).
 
     .venv/bin/python -m tests.bench sync [--customers 100000] [--push 10000] [--agents 500]
         [--seconds 60] [--rounds 50] [--upload-mb 50] [--server-workers N] [--no-pg]
+        [--only pull]
 
 Figures (N written as `100k` etc.):
 - `pull_N_s`: first download of N customers (with their phones, tags, notes, tasks) by a
@@ -76,6 +77,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
                    help="server worker processes (default: the server's own default)")
     p.add_argument("--no-before", action="store_true",
                    help="skip the triggers-on initial pull (the 'before' figure)")
+    p.add_argument("--only", choices=["all", "pull"], default="all",
+                   help="diagnostic: 'pull' measures only the first download (pull_N_s and "
+                        "its CPU/lag figures) on each backend; targets need 'all'")
     args = p.parse_args(list(argv))
     for name in ("customers", "push", "rounds", "upload_mb"):
         if getattr(args, name) < 1:
@@ -151,6 +155,9 @@ def run_backend(args: argparse.Namespace, backend: str, root: Path) -> dict[str,
         out[f"pull_{k}_lag_p99_ms{sfx}"] = round(pulled.lag_p99_ms, 1)
         out[f"pull_{k}_lag_max_ms{sfx}"] = round(pulled.lag_max_ms, 1)
         log.info("%s pull fast path: %s s", backend, out[f"pull_{k}_s{sfx}"])
+        if args.only == "pull":
+            fast.close()
+            return out
         if not args.no_before:
             before = Install(root / "before", "before", server.url, "reader", PASSWORD)
             with triggers_always_on():
