@@ -5,7 +5,7 @@ Why: every customer, phone and tag inserted by a pulled page fires the search tr
 (trigram + bigram FTS updates and the search document), roughly ten times the cost of the
 row itself. A first download of 100k customers spends most of its time there. For the
 initial sync only (no completed download yet, and more than one page to fetch), the
-triggers are dropped and the search index is rebuilt once when the last page is applied.
+triggers are dropped and the search index is rebuilt once after the last page is applied.
 Incremental pulls keep the triggers: rebuilding the whole index for a handful of rows
 would cost far more than the triggers do.
 
@@ -18,9 +18,10 @@ docs/decisions.md). Only the download itself writes in that window; reads still 
 by scanning, and nothing reads these tables per row meanwhile.
 
 Crash safety: the triggers' and indexes' SQL is saved in `sync_state` (key
-`SUSPENDED_KEY`) in the same transaction that drops them, and the re-creation + rebuild +
-removal of that key commit together. So at any instant either everything exists, or the
-key says what is missing and holds what is needed to put it back. A process that dies
+`SUSPENDED_KEY`) in the same transaction that drops them. The restore runs in short
+transactions (`resume_search_index`: indexes, then triggers back with `REBUILD_KEY`, then
+ranges of customers, then optimize), each moving one of the two keys. So at any instant
+either everything exists, or a key says what is missing and how to go on. A process that dies
 mid-download leaves the key; `SyncClient.pull` (or `recover_search_index` at start-up)
 sees it and restores before doing anything else, so search never stays stale across a
 restart. SQLite DDL is transactional; the only care needed is that Python's sqlite3
