@@ -112,6 +112,10 @@ class BridgeConfig:
     #: The media path without the GIL (sip.audio.native: C rings, pjmedia ports and
     #: PulseAudio threads) when it builds and matches the wheel; else the Python ports.
     native: bool = True
+    #: The native microphone arrives in steady 20 ms fragments (Qt's came in 64 ms
+    #: bursts that kept the ring fuller on average): with the 40 ms prebuffer the clock's
+    #: 20 ms reads had a 20 ms margin, and a fragment later than that was an underrun.
+    native_mic_prebuffer_ms: int = 60
 
     def make_rings(self, clock: Callable[[], float] | None = None
                    ) -> tuple[ByteRing, ByteRing]:
@@ -120,19 +124,21 @@ class BridgeConfig:
 
     def make_native_rings(self, lib: NativeLib) -> tuple[NativeRing, NativeRing]:
         """The same rings in C (sip.audio.native), for the native media path."""
-        return self._rings(functools.partial(NativeRing, lib))
+        return self._rings(functools.partial(NativeRing, lib),
+                           max(self.mic_prebuffer_ms, self.native_mic_prebuffer_ms))
 
-    def _rings(self, make: Callable[..., Any], **extra: Any) -> tuple[Any, Any]:
+    def _rings(self, make: Callable[..., Any], mic_prebuffer_ms: int | None = None,
+               **extra: Any) -> tuple[Any, Any]:
         ms = BYTES_PER_MS
+        mic_pre = self.mic_prebuffer_ms if mic_prebuffer_ms is None else mic_prebuffer_ms
         drift: dict[str, Any] = {
             "drift_window": self.drift_window_ms * ms if self.drift_compensation else 0,
             "drift_band": self.drift_band_ms * ms, **extra}
-        mic = make(self.mic_ring_ms * ms, self.mic_prebuffer_ms * ms,
-                       self.mic_keep_ms * ms, high=self.mic_high_ms * ms,
-                       grow_to=self.mic_grow_to_ms * ms, **drift)
+        mic = make(self.mic_ring_ms * ms, mic_pre * ms, self.mic_keep_ms * ms,
+                   high=self.mic_high_ms * ms, grow_to=self.mic_grow_to_ms * ms, **drift)
         speaker = make(self.speaker_ring_ms * ms, self.speaker_prebuffer_ms * ms,
-                           self.speaker_keep_ms * ms, high=self.speaker_high_ms * ms,
-                           grow_to=self.speaker_grow_to_ms * ms, **drift)
+                       self.speaker_keep_ms * ms, high=self.speaker_high_ms * ms,
+                       grow_to=self.speaker_grow_to_ms * ms, **drift)
         return mic, speaker
 
 

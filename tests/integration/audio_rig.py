@@ -509,6 +509,12 @@ def child_main(argv: list[str]) -> int:
                            "port_errors": stats.port_errors,
                            "drift_adjustments": stats.drift_adjustments,
                            "native": stats.native}
+        t0 = float(state["t0"])
+        report["ring_events"] = {  # diagnosis: when, seconds into the call
+            side: {"underruns": [round(t - t0, 2) for t in ring.underrun_times],
+                   "overruns": [round(t - t0, 2) for t in ring.overrun_times],
+                   "gaps": [(k, round(t - t0, 2), round(g * 1000)) for k, t, g in ring.gaps]}
+            for side, ring in (("mic", bridge.mic_ring), ("headset", bridge.speaker_ring))}
         report["counters"] = counters[-1] if counters else None
         report["marks"] = marks
         calls[0].hangup(pj.CallOpParam(True))
@@ -570,6 +576,7 @@ def measure_main(seconds: float) -> int:
                               "cpu_percent": rep.get("cpu_percent"),
                               "thread_cpu_percent": rep.get("thread_cpu_percent"),
                               "bridge": rep.get("stats"),
+                              "ring_events": rep.get("ring_events"),
                               "recorded_s": (rep.get("recording") or {}).get("duration_s")}))
             return run.returncode
         finally:
