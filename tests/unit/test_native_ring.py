@@ -95,7 +95,8 @@ def test_the_c_ring_hands_out_what_byte_ring_hands_out(
         jitter_ms: float, stall_s: float) -> None:
     clock = [0.0]
     py, _ = BridgeConfig().make_rings(lambda: clock[0])
-    c, _ = BridgeConfig().make_native_rings(lib)
+    # The same configuration on both (the native path alone raises the mic prebuffer).
+    c, _ = BridgeConfig(native_mic_prebuffer_ms=0).make_native_rings(lib)
     seconds = 180.0
     got = run_both(py, c, clock, ppm, seconds, read_ms, read_bytes, jitter_ms, seed=11,
                    stall_s=stall_s)
@@ -203,3 +204,11 @@ def test_a_compiled_library_is_reused_and_rebuilt_when_its_source_changes(
     second = build(copy, tmp_path / "cache")
     assert second != first and second.exists()
     assert not first.exists(), "the build of the old sources is removed"
+
+
+def test_the_native_microphone_ring_keeps_a_60_ms_prebuffer(lib: NativeLib) -> None:
+    """Native capture arrives in even 20 ms fragments: 60 ms leaves the clock's 20 ms
+    reads a 40 ms margin (the Python path's 40 ms stays as it was)."""
+    mic, spk = BridgeConfig().make_native_rings(lib)
+    assert (mic.prebuffer, spk.prebuffer) == (60 * BYTES_PER_MS, 40 * BYTES_PER_MS)
+    assert BridgeConfig().make_rings()[0].prebuffer == 40 * BYTES_PER_MS
