@@ -36,7 +36,9 @@ from pathlib import Path
 from sync.server.admin import demo_seed
 from sync.server.db import ServerDatabase
 
-log = logging.getLogger(__name__)
+# Named, not __name__: the child runs this module as __main__ and its log lines should
+# still say where they come from.
+log = logging.getLogger("sync.server.embedded")
 
 # After the lifeline breaks: how long uvicorn may take to shut down before a hard exit.
 LIFELINE_GRACE_S = 10.0
