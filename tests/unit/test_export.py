@@ -80,7 +80,8 @@ def _store(db: Database, rows: list[dict[str, object]]) -> None:
             fields = {k: v for k, v in r.items() if k not in ("tags", "phones", "notes")}
             c = Customer(**fields)
             s.add(c)
-            s.flush()
+            if r["phones"] or r["tags"] or r["notes"]:
+                s.flush()  # children need c.id; a bare row waits for the commit's flush
             phones: list[tuple[str, str]] = r["phones"]  # type: ignore[assignment]
             for i, (raw, label) in enumerate(phones):
                 n = NORMALIZER.normalize(raw)
