@@ -37,9 +37,10 @@ def start_sync(ctx: AppContext) -> None:
         return
 
     def start_embedded() -> None:
-        try:
-            from sync.server.embedded import EmbeddedServer
+        from sync.server.embedded import EmbeddedServer
 
+        server: EmbeddedServer | None = None
+        try:
             server = EmbeddedServer(ctx.paths.data_dir / "server")
             ctx.stoppers.append(server.stop)
             first = not (server.data_dir / "server.db").exists()
@@ -56,6 +57,10 @@ def start_sync(ctx: AppContext) -> None:
                              customers=ctx.demo_rows if first else 0)
             relay.done.emit(server.start(), "")
         except Exception as exc:
+            # The app closed while the server started: nothing to tell anyone.
+            if server is not None and server.stopped:
+                log.info("embedded sync server start cancelled: the app is closing")
+                return
             log.exception("embedded sync server not started")
             relay.done.emit("", str(exc))
 

@@ -148,6 +148,12 @@ class SearchWarmer:
         _lower_own_priority()
         try:
             self._warm()
+        except sqlite3.OperationalError:
+            if not self._stop.is_set():
+                log.exception("search warm-up failed for %s", self._path)
+                self.report.refused = self.report.refused or "failed (see the log)"
+            else:  # stop() interrupted a set-up statement: quitting is not a failure
+                self.report.interrupted = True
         except Exception:
             # An optimisation must never take the app down; say what happened.
             log.exception("search warm-up failed for %s", self._path)

@@ -71,6 +71,12 @@ class EmbeddedServer:
         self._lifeline: int | None = None  # write end of the lifeline pipe (see module)
 
     @property
+    def stopped(self) -> bool:
+        """True once `stop()` was called: a failed start is then the app closing, not an
+        error to show."""
+        return self._stopped
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 

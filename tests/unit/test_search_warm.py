@@ -206,3 +206,41 @@ def test_an_unreadable_file_is_reported_not_raised(tmp_path: Path,
         assert warmer.wait(60)
     assert warmer.report.refused == "failed (see the log)"
     assert any(str(path) in r.getMessage() for r in caplog.records)
+
+
+def test_quitting_during_set_up_is_a_stop_not_a_failure(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """stop() can interrupt the connection's set-up statements (the PRAGMAs) as well as a
+    step; that is the app quitting, not an error worth a traceback in the agent's log."""
+    warmer = SearchWarmer(db_path)
+    in_set_up = threading.Event()
+
+    def set_up_interrupted() -> None:
+        in_set_up.set()
+        warmer._stop.wait(30)  # held in "set-up" until the app quits
+        raise sqlite3.OperationalError("interrupted")
+
+    monkeypatch.setattr(warmer, "_warm", set_up_interrupted)
+    caplog.set_level(logging.INFO, logger="agent_desktop.search_warm")
+    warmer.start()
+    assert in_set_up.wait(30)
+    warmer.stop(timeout=30)
+    assert warmer.report.interrupted and not warmer.report.refused
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("search warm-up stopped" in r.getMessage() for r in caplog.records)
+
+
+def test_a_set_up_error_without_stop_is_logged_as_a_failure(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    warmer = SearchWarmer(db_path)
+
+    def broken() -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(warmer, "_warm", broken)
+    warmer.start()
+    assert warmer.wait(30)
+    assert warmer.report.refused == "failed (see the log)"
+    assert not warmer.report.interrupted
+    assert any(r.levelno == logging.ERROR and "disk I/O error" in (r.exc_text or "")
+               for r in caplog.records)
