@@ -252,6 +252,7 @@ def bench_audio(work: Path, seconds: float, load: str) -> dict[str, Any]:
             "scroll_ticks": rep.get("scroll_ticks"), "gil_probe": rep.get("gil_probe"),
             "gc": rep.get("gc"), "events": rep.get("events"),
             "drift_adjustments": sum((rep.get("drift_adjustments") or {}).values()),
+            "ring_levels": rep.get("ring_levels"), "drift": rep.get("drift"),
             "audio_path": rep.get("audio_path")}
 
 
@@ -330,6 +331,10 @@ def run(argv: list[str], bench_dir: Path) -> dict[str, Any]:
         "gil_probe": audio.get("gil_probe"),
         "gc": audio.get("gc"),
         "audio_events": audio.get("events"),
+        # Per second of the call: each ring's [level, lowest level a read found, bytes
+        # written, bytes asked for, drift adjustments] (diagnosis of the events above).
+        "audio_ring_levels": audio.get("ring_levels"),
+        "audio_drift": audio.get("drift"),
         "audio_note": audio.get("error", "headset bridge on a private PulseAudio; GUI thread "
                                 + (("scrolling the real customer list panel by wheel events "
                                     "under QApplication.exec()" if args.scroll_driver == "wheel"

@@ -509,7 +509,7 @@ def child_main(argv: list[str]) -> int:
                            "port_errors": stats.port_errors,
                            "drift_adjustments": stats.drift_adjustments,
                            "native": stats.native}
-        t0 = float(state["t0"])
+        t0 = float(state["t0"] or 0.0)
         report["ring_events"] = {  # diagnosis: when, seconds into the call
             side: {"underruns": [round(t - t0, 2) for t in ring.underrun_times],
                    "overruns": [round(t - t0, 2) for t in ring.overrun_times],
