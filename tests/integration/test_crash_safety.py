@@ -288,6 +288,44 @@ class Rig:
             lines.append("STDERR " + "\nSTDERR ".join(tail))
         return lines, rc
 
+    def recover_here(self, _seed: int) -> tuple[list[str], int]:
+        """The worker's `recover` mode run in this process, with the same output lines.
+
+        What the restart finds is all on disk (the killed worker's files), so the sweep
+        of fifty kill points does not pay a second interpreter start per cycle (~1.3 s of
+        CPU for the imports); `run("recover")` in its own process stays in the handful
+        test. The dialog is hidden, not closed: closing saves the draft, which a restart
+        that only looks must not do.
+        """
+        from shiboken6 import Shiboken
+
+        from agent_desktop.settings import Settings
+        from agent_desktop.store.db import Database
+        from agent_desktop.wrapup import WrapupService
+        from sip.recorder import repair_recordings
+        from ui.wrapup_dialog import WrapupDialog
+
+        lines = [f"START {os.getpid()}"]
+        for folder in sorted({self.rec, *[d for d in self.rec.rglob("*") if d.is_dir()]}):
+            lines += [f"REPAIRED {fixed}" for fixed in repair_recordings(folder)]
+        db = Database.open(self.db_path)
+        try:
+            wrapups = WrapupService(db, Settings.load(self.db_path.with_name("settings.toml")),
+                                    agent="crash")
+            lines += [f"PENDING {p.call_log_id} {json.dumps(p.data.notes)}"
+                      for p in wrapups.pending_drafts()]
+            dialog = WrapupDialog(wrapups)
+            try:
+                if dialog.show_next_pending():
+                    lines.append(f"REOPENED {dialog.current_call()} "
+                                 f"{json.dumps(dialog.notes.toPlainText())}")
+            finally:
+                dialog.hide()
+                Shiboken.delete(dialog)  # now, with its draft timer: nothing writes later
+        finally:
+            db.close()
+        return lines, 0
+
 
 def check_everything_survived(rig: Rig, facts: Facts, recover_lines: list[str]) -> None:
     from sqlalchemy import select
@@ -337,7 +375,8 @@ def check_everything_survived(rig: Rig, facts: Facts, recover_lines: list[str]) 
         assert wav_path.stat().st_size == 44 + frames * 4, f"{path}: header not repaired"
 
 
-def kill_cycle(rig: Rig, facts: Facts, rng: random.Random, full_length: int) -> None:
+def kill_cycle(rig: Rig, facts: Facts, rng: random.Random, full_length: int,
+               recover: Callable[[int], tuple[list[str], int]] | None = None) -> None:
     seed = rng.randrange(1 << 30)
     kill_after = rng.randint(2, full_length)
     delay = rng.choice((0, 0, 5, 20, 60, 150))
@@ -345,7 +384,7 @@ def kill_cycle(rig: Rig, facts: Facts, rng: random.Random, full_length: int) -> 
     rig.stop_line()
     facts.kills.append(lines[-1] if lines else "(before any output)")
     facts.absorb(lines)
-    recover_lines, rrc = rig.run("recover", seed)
+    recover_lines, rrc = (recover or (lambda s: rig.run("recover", s)))(seed)
     assert rrc == 0, "restart after the kill failed:\n" + "\n".join(recover_lines)
     check_everything_survived(rig, facts, recover_lines)
     assert rc in (-signal.SIGKILL, 0), f"worker died on its own (rc {rc}):\n" + "\n".join(lines)
@@ -386,12 +425,12 @@ def test_kill_at_a_handful_of_points_loses_nothing(rig: Rig) -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_kill_at_fifty_random_points_loses_nothing(rig: Rig) -> None:
+def test_kill_at_fifty_random_points_loses_nothing(rig: Rig, qapp: object) -> None:
     facts = Facts()
     length = full_run(rig, facts)
     rng = random.Random(int(os.environ.get("CRASH_SEED", "2026")))
     for _ in range(50):
-        kill_cycle(rig, facts, rng, length)
+        kill_cycle(rig, facts, rng, length, recover=rig.recover_here)
     full_run(rig, facts)
     assert len(facts.kills) == 50
     assert facts.saved >= {lid for lid, o in facts.ended.items() if o == "answered"}
