@@ -116,6 +116,16 @@ class BridgeConfig:
     #: bursts that kept the ring fuller on average): with the 40 ms prebuffer the clock's
     #: 20 ms reads had a 20 ms margin, and a fragment later than that was an underrun.
     native_mic_prebuffer_ms: int = 60
+    #: Start-up of the capture stream (ByteRing `startup`): underruns before the
+    #: microphone has delivered this much audio after the call's media started are
+    #: counted apart (`mic_startup_underruns`): PulseAudio's first fragments of a
+    #: stream opened when dialling come irregularly, and a peer that answers at once
+    #: leaves it no time to settle (measured: an 81 ms pause 0.42 s into the call).
+    mic_startup_ms: int = 500
+    #: Native rings keep pauses of either side longer than this in `gaps`: both of
+    #: their sides come every 10–20 ms, so a 50–80 ms pause — which the 80 ms default
+    #: never showed — is the diagnosis of an underrun "without a gap" (decisions.md).
+    native_gap_ms: int = 50
 
     def make_rings(self, clock: Callable[[], float] | None = None
                    ) -> tuple[ByteRing, ByteRing]:
@@ -125,7 +135,8 @@ class BridgeConfig:
     def make_native_rings(self, lib: NativeLib) -> tuple[NativeRing, NativeRing]:
         """The same rings in C (sip.audio.native), for the native media path."""
         return self._rings(functools.partial(NativeRing, lib),
-                           max(self.mic_prebuffer_ms, self.native_mic_prebuffer_ms))
+                           max(self.mic_prebuffer_ms, self.native_mic_prebuffer_ms),
+                           gap_s=self.native_gap_ms / 1000 if self.native_gap_ms else None)
 
     def _rings(self, make: Callable[..., Any], mic_prebuffer_ms: int | None = None,
                **extra: Any) -> tuple[Any, Any]:
@@ -135,7 +146,8 @@ class BridgeConfig:
             "drift_window": self.drift_window_ms * ms if self.drift_compensation else 0,
             "drift_band": self.drift_band_ms * ms, **extra}
         mic = make(self.mic_ring_ms * ms, mic_pre * ms, self.mic_keep_ms * ms,
-                   high=self.mic_high_ms * ms, grow_to=self.mic_grow_to_ms * ms, **drift)
+                   high=self.mic_high_ms * ms, grow_to=self.mic_grow_to_ms * ms,
+                   startup=self.mic_startup_ms * ms, **drift)
         speaker = make(self.speaker_ring_ms * ms, self.speaker_prebuffer_ms * ms,
                        self.speaker_keep_ms * ms, high=self.speaker_high_ms * ms,
                        grow_to=self.speaker_grow_to_ms * ms, **drift)
@@ -156,6 +168,9 @@ class BridgeStats:
     drift_adjustments: int = 0
     #: True when the call ran on the native media path (no GIL).
     native: bool = False
+    #: Mic underruns while the capture stream was starting (BridgeConfig.mic_startup_ms):
+    #: not in `underruns`, reported so they are not lost either.
+    mic_startup_underruns: int = 0
 
     @property
     def underruns(self) -> int:
@@ -409,11 +424,12 @@ class AudioBridge(QObject):
         self._spk_port = None
         if self._gc_guard is not None:
             self._gc_guard.exit()
-        log.info("audio bridge call stats (%s path): mic underruns %d overruns %d, headset "
-                 "underruns %d overruns %d, drift adjustments %d, callback errors %d",
+        log.info("audio bridge call stats (%s path): mic underruns %d (+%d while the "
+                 "microphone stream started) overruns %d, headset underruns %d overruns %d, "
+                 "drift adjustments %d, callback errors %d",
                  "native" if stats.native else "Python", stats.mic_underruns,
-                 stats.mic_overruns, stats.speaker_underruns, stats.speaker_overruns,
-                 stats.drift_adjustments, stats.port_errors)
+                 stats.mic_startup_underruns, stats.mic_overruns, stats.speaker_underruns,
+                 stats.speaker_overruns, stats.drift_adjustments, stats.port_errors)
         return stats
 
     @property
@@ -438,8 +454,9 @@ class AudioBridge(QObject):
         spk = (self.speaker_ring.underruns, self.speaker_ring.overruns) \
             if self._io.has_output else (0, 0)
         drift = self.mic_ring.drift_adjustments + self.speaker_ring.drift_adjustments
+        startup = self.mic_ring.startup_underruns if self._io.has_input else 0
         return BridgeStats(mic[0], mic[1], spk[0], spk[1], errors, drift,
-                           self.native is not None)
+                           self.native is not None, startup)
 
     def _disconnect(self) -> None:
         media = self._call_media

@@ -22,7 +22,8 @@ from collections.abc import Callable
 #: 16 kHz mono signed 16-bit: bytes per millisecond.
 BYTES_PER_MS = 32
 #: A pause this long between two reads (or two writes) is kept in `gaps` for diagnosis:
-#: both sides normally come every 16–64 ms.
+#: both sides normally come every 16–64 ms (a ring whose sides both come every 20 ms
+#: can keep shorter ones: `gap_s`).
 GAP_S = 0.08
 #: Drift compensation: one adjustment repeats or removes this many bytes (1 ms).
 SLICE = BYTES_PER_MS
@@ -74,7 +75,8 @@ class ByteRing:
     def __init__(self, capacity: int, prebuffer: int = 0, keep: int | None = None, *,
                  high: int | None = None, settle_s: float = 1.0,
                  grow_to: int | None = None, drift_window: int = 0,
-                 drift_band: int = 8 * BYTES_PER_MS,
+                 drift_band: int = 8 * BYTES_PER_MS, startup: int = 0,
+                 gap_s: float = GAP_S,
                  clock: Callable[[], float] | None = None) -> None:
         """`prebuffer` bytes must accumulate before reads return audio (a tiny jitter
         buffer): the OS delivers audio in bursts (PulseAudio: ~64 ms chunks), so reading
@@ -119,6 +121,17 @@ class ByteRing:
         margin is a step function of their phase, flat for a minute and then 20 ms lower
         at once (measured: an underrun with no warning); interpolated it slides steadily.
         `clock` is injectable so tests can run minutes of simulated time.
+
+        `startup` (bytes, default 0): until the producer has delivered this much after a
+        `clear()`, an underrun is a `startup_underruns`, not an `underruns`. A capture
+        stream that has just opened delivers its first fragments irregularly (measured on
+        the native path: an 81 ms pause 0.42 s into a call whose peer answered in 7 ms,
+        the ring primed just before it) — that is the stream starting, not the call's
+        jitter, as the Qt headset side's `STARTUP_READS` says for its sink. The read is
+        handled exactly like any underrun (silence, prebuffer re-armed and grown): only
+        the count it goes to differs, and it stays visible as `startup_underruns`.
+
+        `gap_s`: a pause of either side longer than this is kept in `gaps`.
         """
         if capacity <= 0:
             raise ValueError(f"ring capacity must be a positive number of bytes, got {capacity}")
@@ -167,6 +180,14 @@ class ByteRing:
                              f"{drift_window} and {drift_band}")
         self._dw = drift_window
         self._clock = clock if clock is not None else _now
+        if startup < 0 or gap_s <= 0:
+            raise ValueError(f"startup must be >= 0 bytes and gap_s > 0 s, got {startup} "
+                             f"and {gap_s}")
+        self._startup = startup
+        self._gap_s = gap_s
+        self._written_since_clear = 0
+        #: Underruns while the producer's stream was starting (see `startup`).
+        self.startup_underruns = 0
         self._last_len = 0  # bytes in the producer's last write
         self._band = drift_band
         self.drift_adjustments = 0
@@ -207,11 +228,12 @@ class ByteRing:
         count so 16-bit samples never get split.
         """
         now = self._clock()
-        if self._last_write and now - self._last_write > GAP_S:
+        if self._last_write and now - self._last_write > self._gap_s:
             self.gaps.append(("write", now, now - self._last_write))
         self._last_write = now
         with self._lock:
             self.bytes_written += len(data)
+            self._written_since_clear += len(data)
             self._last_len = len(data)
             if self._high is not None and self._settled(now):
                 return self._drop_to_keep(now, data)
@@ -252,7 +274,7 @@ class ByteRing:
         compensation judges the level against the demand, since what the server lacks
         after a short read is cushion missing just as much as an emptier ring."""
         now = self._clock()
-        if self._last_read and now - self._last_read > GAP_S:
+        if self._last_read and now - self._last_read > self._gap_s:
             self.gaps.append(("read", now, now - self._last_read))
         self._last_read = now
         with self._lock:
@@ -275,8 +297,11 @@ class ByteRing:
             self._out += have
             self._buf.clear()
             self._rebase()
-            self._underruns += 1
-            self.underrun_times.append(self._clock())
+            if self._written_since_clear < self._startup:
+                self.startup_underruns += 1
+            else:
+                self._underruns += 1
+                self.underrun_times.append(self._clock())
             if self._grow_to is not None and self._prebuffer < self._grow_to:
                 step = max(2, self._initial_prebuffer // 2) & ~1
                 self._prebuffer = min(self._prebuffer + step, self._grow_to)
@@ -374,6 +399,7 @@ class ByteRing:
             self._prebuffer, self._keep = self._initial_prebuffer, self._initial_keep
             self._primed = self._prebuffer == 0
             self._last_read = self._last_write = 0.0
+            self._written_since_clear = 0
             self._floor, self._floor_since = self._capacity, 0.0
             self._rebase()
 
@@ -387,6 +413,7 @@ class ByteRing:
             self._prebuffer, self._keep = self._initial_prebuffer, self._initial_keep
             self._underruns = 0
             self._overruns = 0
+            self.startup_underruns = 0
             self.underrun_times.clear()
             self.overrun_times.clear()
             self.gaps.clear()

@@ -76,7 +76,8 @@ def run_both(py: ByteRing, c: NativeRing, clock: list[float], ppm: float, second
             assert a == b, f"outputs differ at {now:.3f} s"
             r_i += 1
         assert len(py) == len(c)
-    for name in ("underruns", "overruns", "drift_adjustments", "bytes_written", "bytes_read"):
+    for name in ("underruns", "overruns", "drift_adjustments", "bytes_written", "bytes_read",
+                 "startup_underruns"):
         assert getattr(py, name) == getattr(c, name), name
     assert [(k, round(w, 6), round(g, 6)) for k, w, g in py.gaps] == \
         [(k, round(w, 6), round(g, 6)) for k, w, g in c.gaps]
@@ -96,7 +97,7 @@ def test_the_c_ring_hands_out_what_byte_ring_hands_out(
     clock = [0.0]
     py, _ = BridgeConfig().make_rings(lambda: clock[0])
     # The same configuration on both (the native path alone raises the mic prebuffer).
-    c, _ = BridgeConfig(native_mic_prebuffer_ms=0).make_native_rings(lib)
+    c, _ = BridgeConfig(native_mic_prebuffer_ms=0, native_gap_ms=80).make_native_rings(lib)
     seconds = 180.0
     got = run_both(py, c, clock, ppm, seconds, read_ms, read_bytes, jitter_ms, seed=11,
                    stall_s=stall_s)
@@ -212,3 +213,96 @@ def test_the_native_microphone_ring_keeps_a_60_ms_prebuffer(lib: NativeLib) -> N
     mic, spk = BridgeConfig().make_native_rings(lib)
     assert (mic.prebuffer, spk.prebuffer) == (60 * BYTES_PER_MS, 40 * BYTES_PER_MS)
     assert BridgeConfig().make_rings()[0].prebuffer == 40 * BYTES_PER_MS
+
+
+def mic_rings(lib: NativeLib, clock: list[float],
+              gap_ms: int = BridgeConfig.native_gap_ms) -> list[ByteRing | NativeRing]:
+    """The native microphone ring as the bridge makes it, in Python and in C (the
+    Python one with the native prebuffer and gap threshold, so both sides match)."""
+    cfg = BridgeConfig(native_gap_ms=gap_ms)
+    c, _ = cfg.make_native_rings(lib)
+    py, _ = cfg._rings(ByteRing, c.prebuffer // BYTES_PER_MS, gap_s=gap_ms / 1000,
+                       clock=lambda: clock[0])
+    return [py, c]
+
+
+def drive(rings: list[ByteRing | NativeRing], clock: list[float],
+          writes: list[float], reads: list[float]) -> None:
+    """20 ms frames written at `writes`, 20 ms frames read at `reads` (seconds), in time
+    order, into both rings; they must hand out the same bytes."""
+    src = speech(max(writes + reads) + 1)
+    events = sorted([(t, 1) for t in writes] + [(t, 0) for t in reads])
+    w = 0
+    for t, is_write in events:
+        clock[0] = t
+        if is_write:
+            chunk = src[w * FRAME:(w + 1) * FRAME]
+            w += 1
+            for ring in rings:
+                ring.write(chunk) if isinstance(ring, ByteRing) else ring.write(chunk, now=t)
+        else:
+            a, b = (ring.read(FRAME) if isinstance(ring, ByteRing) else
+                    ring.read(FRAME, now=t) for ring in rings)
+            assert a == b, f"outputs differ at {t:.3f} s"
+
+
+def pulses(start: float, stop: float, pause_at: float | None = None,
+           pause_s: float = 0.0) -> list[float]:
+    """A 20 ms cadence from `start` to `stop` with one interval of `pause_s` between the
+    last call before `pause_at` and the next (what PulseAudio serving a stream late looks
+    like to our thread: the late fragments then come back to back)."""
+    times = [round(start + 0.020 * k, 6) for k in range(int((stop - start) / 0.020) + 1)]
+    if pause_at is None:
+        return times
+    first = next(k for k, t in enumerate(times) if t >= pause_at)
+    resume = times[first - 1] + pause_s
+    late = [k for k, t in enumerate(times) if k >= first and t < resume]
+    for n, k in enumerate(late):
+        times[k] = resume + 0.0001 * n  # the backlog, back to back
+    return times
+
+
+def test_a_capture_stream_s_start_up_pause_is_a_startup_underrun(lib: NativeLib) -> None:
+    """The 0.42 s case: the stream opened while dialling, the peer answered at once; the
+    first fragments prime the ring and then pause 81 ms. The read is padded and the
+    prebuffer re-armed as for any underrun, but it is counted apart."""
+    clock = [0.0]
+    rings = mic_rings(lib, clock)
+    reads = pulses(0.005, 1.5)
+    writes = pulses(0.300, 1.5, pause_at=0.38, pause_s=0.081)
+    drive(rings, clock, writes, reads)
+    for ring in rings:
+        assert (ring.startup_underruns, ring.underruns, tuple(ring.underrun_times)) == \
+            (1, 0, ()), type(ring)
+        assert ring.prebuffer == 80 * BYTES_PER_MS  # re-armed and grown all the same
+        assert [(k, round(g, 3)) for k, _at, g in ring.gaps] == [("write", 0.081)]
+    # The same pause once 500 ms of audio have arrived is the call's underrun.
+    for ring in rings:
+        ring.clear()
+        ring.reset_counters()
+    drive(rings, clock, pulses(2.0, 3.0, pause_at=2.6, pause_s=0.081), pulses(2.005, 3.0))
+    for ring in rings:
+        assert (ring.startup_underruns, ring.underruns) == (0, 1), type(ring)
+        assert ring.underrun_times[0] == pytest.approx(2.645)  # 65 ms after the last write
+
+
+@pytest.mark.parametrize(("pause_ms", "underruns"), [(50, 0), (70, 1), (79, 1)])
+def test_a_producer_pause_shorter_than_the_old_gap_threshold_underruns(
+        lib: NativeLib, pause_ms: int, underruns: int) -> None:
+    """The 7–8 s mic underruns 'without a gap': with the 60 ms prebuffer the ring holds
+    60 ms at a read, so a capture thread whose next fragment comes 60–80 ms after its
+    last one underruns (here reads come 2 ms after writes: from 62 ms on) — and the
+    80 ms gap threshold never recorded such a pause. The native rings keep pauses over
+    50 ms, so the rig's event list now shows the producer's pause next to the underrun;
+    with 80 ms (the Python path's threshold) the same sequence shows no gap."""
+    clock = [0.0]
+    for gap_ms in (50, 80):
+        rings = mic_rings(lib, clock, gap_ms)
+        pause = pause_ms / 1000
+        drive(rings, clock, pulses(0.0, 9.0, pause_at=7.5, pause_s=pause),
+              pulses(0.002, 9.0))
+        for ring in rings:
+            assert (ring.underruns, ring.startup_underruns) == (underruns, 0), type(ring)
+            gaps = [("write", round(g, 3)) for k, _at, g in ring.gaps if k == "write"]
+            assert gaps == ([("write", round(pause, 3))] if gap_ms < pause_ms else []), \
+                (gap_ms, type(ring))

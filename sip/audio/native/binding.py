@@ -29,7 +29,7 @@ class NativeMediaError(RuntimeError):
 class _RingStats(_c.Structure):
     _fields_ = [(n, _c.c_int64) for n in (
         "underruns", "overruns", "drift_adjustments", "bytes_written", "bytes_read",
-        "len", "primed", "prebuffer", "window_min")]
+        "len", "primed", "prebuffer", "window_min", "startup_underruns")]
 
 
 def _sig(lib: ctypes.CDLL, name: str, res: Any, *args: Any) -> None:
@@ -61,7 +61,7 @@ class NativeLib:
         ch, i, d, i64, buf = _c.c_char_p, _c.c_int, _c.c_double, _c.c_int64, _c.c_char_p
         _sig(lib, "nm_init", i, ch, buf, i)
         _sig(lib, "nm_now", d)
-        _sig(lib, "nm_ring_new", _P, i, i, i, i, d, i, i, i)
+        _sig(lib, "nm_ring_new", _P, i, i, i, i, d, i, i, i, i, d)
         _sig(lib, "nm_ring_release", None, _P)
         _sig(lib, "nm_ring_write", i, _P, ch, i, d)
         _sig(lib, "nm_ring_read", i, _P, _c.c_void_p, i, i, d)
@@ -121,18 +121,22 @@ class NativeRing:
     def __init__(self, lib: NativeLib, capacity: int, prebuffer: int = 0,
                  keep: int | None = None, *, high: int | None = None,
                  settle_s: float = 1.0, grow_to: int | None = None,
-                 drift_window: int = 0, drift_band: int = 8 * 32) -> None:
+                 drift_window: int = 0, drift_band: int = 8 * 32, startup: int = 0,
+                 gap_s: float | None = None) -> None:
         # The same checks and messages as ByteRing: the C side trusts its arguments.
-        from sip.audio.ring import ByteRing
+        from sip.audio.ring import GAP_S, ByteRing
 
+        gap_s = GAP_S if gap_s is None else gap_s
         ByteRing(capacity, prebuffer, keep, high=high, settle_s=settle_s, grow_to=grow_to,
-                 drift_window=drift_window, drift_band=drift_band)
+                 drift_window=drift_window, drift_band=drift_band, startup=startup,
+                 gap_s=gap_s)
         keep = capacity // 2 if keep is None else keep
         self._lib = lib
         self._c = lib.c
         self._capacity = capacity
         self.ptr = self._c.nm_ring_new(capacity, prebuffer, keep, high or 0, settle_s,
-                                       grow_to or 0, drift_window, drift_band)
+                                       grow_to or 0, drift_window, drift_band, startup,
+                                       gap_s)
         if not self.ptr:
             raise MemoryError("native ring allocation failed")
         self._out = _c.create_string_buffer(capacity * 2)
@@ -169,6 +173,11 @@ class NativeRing:
     @property
     def overruns(self) -> int:
         return int(self._stats().overruns)
+
+    @property
+    def startup_underruns(self) -> int:
+        """Underruns while the producer's stream was starting (ByteRing `startup`)."""
+        return int(self._stats().startup_underruns)
 
     @property
     def drift_adjustments(self) -> int:

@@ -7,14 +7,15 @@
 
 typedef struct nm_ring_stats {
     int64_t underruns, overruns, drift_adjustments, bytes_written, bytes_read;
-    int64_t len, primed, prebuffer, window_min;
+    int64_t len, primed, prebuffer, window_min, startup_underruns;
 } nm_ring_stats;
 
 typedef struct nm_ring nm_ring;
 
 double nm_now(void);
 nm_ring *nm_ring_new(int capacity, int prebuffer, int keep, int high, double settle_s,
-                     int grow_to, int drift_window, int drift_band);
+                     int grow_to, int drift_window, int drift_band, int startup,
+                     double gap_s);
 void nm_ring_release(nm_ring *r);
 int nm_ring_write(nm_ring *r, const uint8_t *data, int n, double now);
 int nm_ring_read(nm_ring *r, uint8_t *out, int n, int wanted, double now);

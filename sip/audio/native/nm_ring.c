@@ -31,7 +31,6 @@
 #define NM_EVENTS 64
 #define SLICE NM_BYTES_PER_MS
 #define HALF (SLICE / 2)
-#define GAP_S 0.08 /* a pause this long between two reads (or writes) is kept */
 
 struct nm_ring {
     atomic_int refs;
@@ -39,7 +38,9 @@ struct nm_ring {
     uint8_t *buf;
     int len, alloc, cap;
     int prebuffer, initial_prebuffer, keep, initial_keep, high, grow_to;
-    double settle_s;
+    double settle_s, gap_s; /* gap_s: a pause this long between two reads (or writes) is kept */
+    int startup;            /* bytes the producer delivers after clear() before underruns count */
+    int64_t written_since_clear, startup_underruns;
     int primed;
     int floor;
     double floor_since;
@@ -73,7 +74,7 @@ static void rebase(nm_ring *r)
 }
 
 nm_ring *nm_ring_new(int capacity, int prebuffer, int keep, int high, double settle_s,
-                     int grow_to, int drift_window, int drift_band)
+                     int grow_to, int drift_window, int drift_band, int startup, double gap_s)
 {
     /* Arguments are validated by the Python wrapper (same messages as ByteRing). */
     nm_ring *r = calloc(1, sizeof(*r));
@@ -91,6 +92,8 @@ nm_ring *nm_ring_new(int capacity, int prebuffer, int keep, int high, double set
     r->keep = r->initial_keep = (keep > prebuffer ? keep : prebuffer) & ~1;
     r->high = high;  /* 0 = no latency guard */
     r->settle_s = settle_s;
+    r->startup = startup;
+    r->gap_s = gap_s;
     r->floor = capacity;
     r->prebuffer = r->initial_prebuffer = prebuffer;
     r->grow_to = grow_to;  /* 0 = fixed prebuffer */
@@ -123,7 +126,7 @@ static void note(double *times, int64_t *n, double at)
 
 static void note_gap(nm_ring *r, int side, double last, double now)
 {
-    if (last > 0 && now - last > GAP_S) {
+    if (last > 0 && now - last > r->gap_s) {
         double *g = r->gaps[r->n_gaps % NM_EVENTS];
         g[0] = side;
         g[1] = now;
@@ -179,6 +182,7 @@ int nm_ring_write(nm_ring *r, const uint8_t *data, int n, double now)
     note_gap(r, 1, r->last_write, now);
     r->last_write = now;
     r->bytes_written += n;
+    r->written_since_clear += n;
     r->last_len = n;
     if (r->high && settled(r, now))
         dropped = drop_to_keep(r, data, n, now);
@@ -315,8 +319,12 @@ int nm_ring_read(nm_ring *r, uint8_t *out, int n, int wanted, double now)
     r->out += have;
     r->len = 0;
     rebase(r);
-    r->underruns++;
-    note(r->under_t, &r->n_under_t, now);
+    if (r->written_since_clear < r->startup) {
+        r->startup_underruns++; /* the producer's stream is still starting (ring.py) */
+    } else {
+        r->underruns++;
+        note(r->under_t, &r->n_under_t, now);
+    }
     if (r->grow_to && r->prebuffer < r->grow_to) {
         int step = (r->initial_prebuffer / 2 > 2 ? r->initial_prebuffer / 2 : 2) & ~1;
         r->prebuffer = r->prebuffer + step < r->grow_to ? r->prebuffer + step : r->grow_to;
@@ -373,6 +381,7 @@ void nm_ring_clear(nm_ring *r)
     r->keep = r->initial_keep;
     r->primed = r->prebuffer == 0;
     r->last_read = r->last_write = 0;
+    r->written_since_clear = 0;
     r->floor = r->cap;
     r->floor_since = 0;
     rebase(r);
@@ -384,7 +393,7 @@ void nm_ring_reset_counters(nm_ring *r)
     pthread_mutex_lock(&r->mu);
     r->prebuffer = r->initial_prebuffer;
     r->keep = r->initial_keep;
-    r->underruns = r->overruns = 0;
+    r->underruns = r->overruns = r->startup_underruns = 0;
     r->n_under_t = r->n_over_t = r->n_gaps = 0;
     rebase(r);
     pthread_mutex_unlock(&r->mu);
@@ -402,6 +411,7 @@ void nm_ring_get_stats(nm_ring *r, nm_ring_stats *s)
     s->primed = r->primed;
     s->prebuffer = r->prebuffer;
     s->window_min = r->window_min;
+    s->startup_underruns = r->startup_underruns;
     pthread_mutex_unlock(&r->mu);
 }
 
