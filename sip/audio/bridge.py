@@ -116,12 +116,14 @@ class BridgeConfig:
     #: bursts that kept the ring fuller on average): with the 40 ms prebuffer the clock's
     #: 20 ms reads had a 20 ms margin, and a fragment later than that was an underrun.
     native_mic_prebuffer_ms: int = 60
-    #: Start-up of the capture stream (ByteRing `startup`): underruns before the
-    #: microphone has delivered this much audio after the call's media started are
-    #: counted apart (`mic_startup_underruns`): PulseAudio's first fragments of a
-    #: stream opened when dialling come irregularly, and a peer that answers at once
-    #: leaves it no time to settle (measured: an 81 ms pause 0.42 s into the call).
+    #: Start-up of the streams (ByteRing `startup`): under/overruns before both sides
+    #: of a ring have moved this much audio after the call's media started are counted
+    #: apart (`startup_underruns`/`startup_overruns`): a PulseAudio stream opened when
+    #: dialling runs irregularly at first, and a peer that answers at once leaves it no
+    #: time to settle (measured: the capture paused 81 ms 0.42 s into the call, the
+    #: playback stalled ~250 ms in its first second).
     mic_startup_ms: int = 500
+    speaker_startup_ms: int = 500
     #: Native rings keep pauses of either side longer than this in `gaps`: both of
     #: their sides come every 10–20 ms, so a 50–80 ms pause — which the 80 ms default
     #: never showed — is the diagnosis of an underrun "without a gap" (decisions.md).
@@ -150,7 +152,8 @@ class BridgeConfig:
                    startup=self.mic_startup_ms * ms, **drift)
         speaker = make(self.speaker_ring_ms * ms, self.speaker_prebuffer_ms * ms,
                        self.speaker_keep_ms * ms, high=self.speaker_high_ms * ms,
-                       grow_to=self.speaker_grow_to_ms * ms, **drift)
+                       grow_to=self.speaker_grow_to_ms * ms,
+                       startup=self.speaker_startup_ms * ms, **drift)
         return mic, speaker
 
 
@@ -168,9 +171,10 @@ class BridgeStats:
     drift_adjustments: int = 0
     #: True when the call ran on the native media path (no GIL).
     native: bool = False
-    #: Mic underruns while the capture stream was starting (BridgeConfig.mic_startup_ms):
-    #: not in `underruns`, reported so they are not lost either.
-    mic_startup_underruns: int = 0
+    #: Under/overruns while a stream was starting (BridgeConfig.*_startup_ms): not in
+    #: `underruns`/`overruns`, reported so they are not lost either.
+    startup_underruns: int = 0
+    startup_overruns: int = 0
 
     @property
     def underruns(self) -> int:
@@ -424,12 +428,13 @@ class AudioBridge(QObject):
         self._spk_port = None
         if self._gc_guard is not None:
             self._gc_guard.exit()
-        log.info("audio bridge call stats (%s path): mic underruns %d (+%d while the "
-                 "microphone stream started) overruns %d, headset underruns %d overruns %d, "
-                 "drift adjustments %d, callback errors %d",
+        log.info("audio bridge call stats (%s path): mic underruns %d overruns %d, headset "
+                 "underruns %d overruns %d, drift adjustments %d, callback errors %d; while "
+                 "the streams started: underruns %d overruns %d",
                  "native" if stats.native else "Python", stats.mic_underruns,
-                 stats.mic_startup_underruns, stats.mic_overruns, stats.speaker_underruns,
-                 stats.speaker_overruns, stats.drift_adjustments, stats.port_errors)
+                 stats.mic_overruns, stats.speaker_underruns, stats.speaker_overruns,
+                 stats.drift_adjustments, stats.port_errors, stats.startup_underruns,
+                 stats.startup_overruns)
         return stats
 
     @property
@@ -454,9 +459,12 @@ class AudioBridge(QObject):
         spk = (self.speaker_ring.underruns, self.speaker_ring.overruns) \
             if self._io.has_output else (0, 0)
         drift = self.mic_ring.drift_adjustments + self.speaker_ring.drift_adjustments
-        startup = self.mic_ring.startup_underruns if self._io.has_input else 0
+        rings = [r for r, has in ((self.mic_ring, self._io.has_input),
+                                  (self.speaker_ring, self._io.has_output)) if has]
         return BridgeStats(mic[0], mic[1], spk[0], spk[1], errors, drift,
-                           self.native is not None, startup)
+                           self.native is not None,
+                           sum(r.startup_underruns for r in rings),
+                           sum(r.startup_overruns for r in rings))
 
     def _disconnect(self) -> None:
         media = self._call_media

@@ -122,14 +122,16 @@ class ByteRing:
         at once (measured: an underrun with no warning); interpolated it slides steadily.
         `clock` is injectable so tests can run minutes of simulated time.
 
-        `startup` (bytes, default 0): until the producer has delivered this much after a
-        `clear()`, an underrun is a `startup_underruns`, not an `underruns`. A capture
-        stream that has just opened delivers its first fragments irregularly (measured on
-        the native path: an 81 ms pause 0.42 s into a call whose peer answered in 7 ms,
-        the ring primed just before it) — that is the stream starting, not the call's
-        jitter, as the Qt headset side's `STARTUP_READS` says for its sink. The read is
-        handled exactly like any underrun (silence, prebuffer re-armed and grown): only
-        the count it goes to differs, and it stays visible as `startup_underruns`.
+        `startup` (bytes, default 0): until both sides have moved this much after a
+        `clear()` (the ring is `starting`), an underrun is a `startup_underruns` and an
+        overrun a `startup_overruns`, not `underruns`/`overruns`. A stream that has just
+        opened runs irregularly (measured on the native path: the capture stream paused
+        81 ms 0.42 s into a call whose peer answered in 7 ms, the ring primed just before
+        it; the playback stream stalled ~250 ms in its first second and the headset ring
+        overflowed) — that is the stream starting, not the call's jitter, as the Qt
+        headset side's `STARTUP_READS` says for its sink. The audio is handled exactly as
+        always (silence, prebuffer re-armed and grown, oldest audio dropped): only the
+        count differs, and it stays visible.
 
         `gap_s`: a pause of either side longer than this is kept in `gaps`.
         """
@@ -185,9 +187,9 @@ class ByteRing:
                              f"and {gap_s}")
         self._startup = startup
         self._gap_s = gap_s
-        self._written_since_clear = 0
-        #: Underruns while the producer's stream was starting (see `startup`).
-        self.startup_underruns = 0
+        self._written_since_clear = self._read_since_clear = 0
+        #: Under/overruns while a side's stream was starting (see `startup`).
+        self.startup_underruns = self.startup_overruns = 0
         self._last_len = 0  # bytes in the producer's last write
         self._band = drift_band
         self.drift_adjustments = 0
@@ -216,6 +218,11 @@ class ByteRing:
     @property
     def underruns(self) -> int:
         return self._underruns
+
+    @property
+    def starting(self) -> bool:
+        """True until both sides have moved `startup` bytes since `clear()`."""
+        return min(self._written_since_clear, self._read_since_clear) < self._startup
 
     @property
     def overruns(self) -> int:
@@ -261,8 +268,11 @@ class ByteRing:
             return 0
         excess += excess & 1
         del self._buf[:excess]
-        self._overruns += 1
-        self.overrun_times.append(now)
+        if self.starting:
+            self.startup_overruns += 1
+        else:
+            self._overruns += 1
+            self.overrun_times.append(now)
         self._rebase()
         return excess
 
@@ -279,6 +289,7 @@ class ByteRing:
         self._last_read = now
         with self._lock:
             self.bytes_read += n
+            self._read_since_clear += n
             have = len(self._buf)
             self._window_min = min(self._window_min, have)
             if not self._primed:
@@ -297,7 +308,7 @@ class ByteRing:
             self._out += have
             self._buf.clear()
             self._rebase()
-            if self._written_since_clear < self._startup:
+            if self.starting:
                 self.startup_underruns += 1
             else:
                 self._underruns += 1
@@ -387,7 +398,9 @@ class ByteRing:
             excess += excess & 1
             del self._buf[:excess]
             self._rebase()
-            if count:
+            if count and self.starting:
+                self.startup_overruns += 1
+            elif count:
                 self._overruns += 1
                 self.overrun_times.append(self._clock())
             return excess
@@ -399,7 +412,7 @@ class ByteRing:
             self._prebuffer, self._keep = self._initial_prebuffer, self._initial_keep
             self._primed = self._prebuffer == 0
             self._last_read = self._last_write = 0.0
-            self._written_since_clear = 0
+            self._written_since_clear = self._read_since_clear = 0
             self._floor, self._floor_since = self._capacity, 0.0
             self._rebase()
 
@@ -413,7 +426,7 @@ class ByteRing:
             self._prebuffer, self._keep = self._initial_prebuffer, self._initial_keep
             self._underruns = 0
             self._overruns = 0
-            self.startup_underruns = 0
+            self.startup_underruns = self.startup_overruns = 0
             self.underrun_times.clear()
             self.overrun_times.clear()
             self.gaps.clear()

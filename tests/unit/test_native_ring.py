@@ -77,7 +77,7 @@ def run_both(py: ByteRing, c: NativeRing, clock: list[float], ppm: float, second
             r_i += 1
         assert len(py) == len(c)
     for name in ("underruns", "overruns", "drift_adjustments", "bytes_written", "bytes_read",
-                 "startup_underruns"):
+                 "startup_underruns", "startup_overruns"):
         assert getattr(py, name) == getattr(c, name), name
     assert [(k, round(w, 6), round(g, 6)) for k, w, g in py.gaps] == \
         [(k, round(w, 6), round(g, 6)) for k, w, g in c.gaps]
@@ -306,3 +306,31 @@ def test_a_producer_pause_shorter_than_the_old_gap_threshold_underruns(
             gaps = [("write", round(g, 3)) for k, _at, g in ring.gaps if k == "write"]
             assert gaps == ([("write", round(pause, 3))] if gap_ms < pause_ms else []), \
                 (gap_ms, type(ring))
+
+
+def test_a_playback_stream_s_start_up_stall_is_dropped_and_counted_apart(
+        lib: NativeLib) -> None:
+    """The headset side of the same start-up: the playback stream's first writes stall
+    ~250 ms while the clock keeps writing; the overflow is a startup_overruns, and the
+    playback thread's trim after a stalled write (C only, `trim_starting`) drops the
+    backlog uncounted — once both sides have moved 500 ms, neither happens any more."""
+    clock = [0.0]
+    _, c = BridgeConfig().make_native_rings(lib)
+    py = BridgeConfig().make_rings(lambda: clock[0])[1]
+    writes = pulses(0.0, 1.0)
+    reads = [t for t in pulses(0.005, 1.0) if not 0.02 < t < 0.30]
+    events = sorted([(t, 1) for t in writes] + [(t, 0) for t in reads])
+    for t, is_write in events:
+        clock[0] = t
+        if is_write:
+            assert py.write(bytes(FRAME)) == c.write(bytes(FRAME), now=t)
+        else:
+            assert py.read(FRAME) == c.read(FRAME, now=t)
+    for ring in (py, c):
+        assert (ring.overruns, ring.startup_overruns) == (0, 1), type(ring)
+        assert not ring.starting  # 1 s of audio both ways
+    assert len(c) > c.prebuffer and c.trim_starting() == 0, "no trim once started"
+    c.clear()
+    c.write(bytes(200 * BYTES_PER_MS), now=2.0)
+    assert c.starting and c.trim_starting() == 160 * BYTES_PER_MS
+    assert len(c) == c.prebuffer == 40 * BYTES_PER_MS and c.overruns == 0

@@ -29,7 +29,8 @@ class NativeMediaError(RuntimeError):
 class _RingStats(_c.Structure):
     _fields_ = [(n, _c.c_int64) for n in (
         "underruns", "overruns", "drift_adjustments", "bytes_written", "bytes_read",
-        "len", "primed", "prebuffer", "window_min", "startup_underruns")]
+        "len", "primed", "prebuffer", "window_min", "startup_underruns",
+        "startup_overruns", "starting")]
 
 
 def _sig(lib: ctypes.CDLL, name: str, res: Any, *args: Any) -> None:
@@ -68,6 +69,7 @@ class NativeLib:
         _sig(lib, "nm_ring_len", i, _P)
         _sig(lib, "nm_ring_take_window_min", i, _P)
         _sig(lib, "nm_ring_trim_to", i, _P, i, i)
+        _sig(lib, "nm_ring_trim_starting", i, _P)
         _sig(lib, "nm_ring_clear", None, _P)
         _sig(lib, "nm_ring_reset_counters", None, _P)
         _sig(lib, "nm_ring_get_stats", None, _P, _c.POINTER(_RingStats))
@@ -176,8 +178,12 @@ class NativeRing:
 
     @property
     def startup_underruns(self) -> int:
-        """Underruns while the producer's stream was starting (ByteRing `startup`)."""
+        """Underruns while a side's stream was starting (ByteRing `startup`)."""
         return int(self._stats().startup_underruns)
+
+    @property
+    def startup_overruns(self) -> int:
+        return int(self._stats().startup_overruns)
 
     @property
     def drift_adjustments(self) -> int:
@@ -227,6 +233,16 @@ class NativeRing:
 
     def trim_to(self, keep: int, *, count: bool = False) -> int:
         return int(self._c.nm_ring_trim_to(self.ptr, keep, int(count)))
+
+    def trim_starting(self) -> int:
+        """What the playback thread does after a stalled write: while the ring is
+        starting, drop what piled up beyond the prebuffer, uncounted (bytes dropped)."""
+        return int(self._c.nm_ring_trim_starting(self.ptr))
+
+    @property
+    def starting(self) -> bool:
+        s = self._stats()
+        return bool(s.starting)
 
     def clear(self) -> None:
         self._c.nm_ring_clear(self.ptr)

@@ -8,6 +8,7 @@
 typedef struct nm_ring_stats {
     int64_t underruns, overruns, drift_adjustments, bytes_written, bytes_read;
     int64_t len, primed, prebuffer, window_min, startup_underruns;
+    int64_t startup_overruns, starting;
 } nm_ring_stats;
 
 typedef struct nm_ring nm_ring;
@@ -21,4 +22,5 @@ int nm_ring_write(nm_ring *r, const uint8_t *data, int n, double now);
 int nm_ring_read(nm_ring *r, uint8_t *out, int n, int wanted, double now);
 int nm_ring_len(nm_ring *r);
 void nm_ring_ref(nm_ring *r);
+int nm_ring_trim_starting(nm_ring *r);
 #endif

@@ -27,6 +27,7 @@ typedef struct pa_simple pa_simple;
 #define PA_SAMPLE_S16LE 3
 #define PA_STREAM_PLAYBACK 1
 #define PA_STREAM_RECORD 2
+#define STALL_S 0.1 /* a playback write that took this long: the server stalled */
 
 static struct {
     pa_simple *(*new_)(const char *, const char *, int, const char *, const char *,
@@ -112,6 +113,7 @@ static void *stream_main(void *arg)
     uint8_t buf[64 * NM_BYTES_PER_MS];
     char dev[256] = "";
     int64_t n = 0;
+    double last = 0;  /* when the last block was done */
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         if (s->gen != s->done_gen) {
@@ -122,6 +124,7 @@ static void *stream_main(void *arg)
                 pa.free_(ps);
             int error = 0;
             ps = open_stream(s, dev, &error);
+            last = 0;
             pthread_mutex_lock(&s->mu);
             s->status = ps ? 0 : (error ? error : -1);
             snprintf(s->err, sizeof(s->err), "%s", ps ? "" : pa.strerror(error));
@@ -138,6 +141,13 @@ static void *stream_main(void *arg)
         if (s->playback) {
             nm_ring_read(s->ring, buf, s->block, s->block, -1);
             rc = pa.write(ps, buf, (size_t)s->block, &error);
+            double now = nm_now();
+            /* A stream starting may block a write for a few hundred ms while the call's
+             * audio piles up: that backlog would stay as latency (measured: 180 ms for
+             * the first 2 s, then the latency guard's counted trim). */
+            if (last > 0 && now - last > STALL_S)
+                nm_ring_trim_starting(s->ring);
+            last = now;
         } else {
             rc = pa.read(ps, buf, (size_t)s->block, &error);
             if (rc >= 0)

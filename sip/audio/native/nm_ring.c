@@ -39,8 +39,8 @@ struct nm_ring {
     int len, alloc, cap;
     int prebuffer, initial_prebuffer, keep, initial_keep, high, grow_to;
     double settle_s, gap_s; /* gap_s: a pause this long between two reads (or writes) is kept */
-    int startup;            /* bytes the producer delivers after clear() before underruns count */
-    int64_t written_since_clear, startup_underruns;
+    int startup;            /* bytes both sides move after clear() before events count */
+    int64_t written_since_clear, read_since_clear, startup_underruns, startup_overruns;
     int primed;
     int floor;
     double floor_since;
@@ -118,6 +118,12 @@ void nm_ring_release(nm_ring *r)
 
 static double clock_or(double now) { return now < 0 ? nm_now() : now; }
 
+/* Either side's stream still starting (ring.py's `starting`; lock held). */
+static int starting(nm_ring *r)
+{
+    return r->written_since_clear < r->startup || r->read_since_clear < r->startup;
+}
+
 static void note(double *times, int64_t *n, double at)
 {
     times[*n % NM_EVENTS] = at;
@@ -154,8 +160,12 @@ static int drop_to_keep(nm_ring *r, const uint8_t *data, int n, double now)
         memcpy(r->buf + from_buf, data, (size_t)n);
     }
     r->len = kept;
-    r->overruns++;
-    note(r->over_t, &r->n_over_t, now);
+    if (starting(r)) {
+        r->startup_overruns++;
+    } else {
+        r->overruns++;
+        note(r->over_t, &r->n_over_t, now);
+    }
     rebase(r);
     return excess;
 }
@@ -291,6 +301,7 @@ int nm_ring_read(nm_ring *r, uint8_t *out, int n, int wanted, double now)
     note_gap(r, 0, r->last_read, now);
     r->last_read = now;
     r->bytes_read += n;
+    r->read_since_clear += n;
     int have = r->len;
     if (have < r->window_min)
         r->window_min = have;
@@ -319,8 +330,8 @@ int nm_ring_read(nm_ring *r, uint8_t *out, int n, int wanted, double now)
     r->out += have;
     r->len = 0;
     rebase(r);
-    if (r->written_since_clear < r->startup) {
-        r->startup_underruns++; /* the producer's stream is still starting (ring.py) */
+    if (starting(r)) {
+        r->startup_underruns++; /* a side's stream is still starting (ring.py) */
     } else {
         r->underruns++;
         note(r->under_t, &r->n_under_t, now);
@@ -365,10 +376,31 @@ int nm_ring_trim_to(nm_ring *r, int keep, int count)
     memmove(r->buf, r->buf + excess, (size_t)(r->len - excess));
     r->len -= excess;
     rebase(r);
-    if (count) {
+    if (count && starting(r)) {
+        r->startup_overruns++;
+    } else if (count) {
         r->overruns++;
         note(r->over_t, &r->n_over_t, nm_now());
     }
+    pthread_mutex_unlock(&r->mu);
+    return excess;
+}
+
+/* A consumer stream resuming after a stall while it is still starting: what piled up
+ * meanwhile is stale (as qt_io.RingReader's trim; in Python `if ring.starting:
+ * ring.trim_to(ring.prebuffer)`); uncounted. Returns the bytes dropped. */
+int nm_ring_trim_starting(nm_ring *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int excess = starting(r) ? r->len - r->prebuffer : 0;
+    if (excess <= 0) {
+        pthread_mutex_unlock(&r->mu);
+        return 0;
+    }
+    excess += excess & 1;
+    memmove(r->buf, r->buf + excess, (size_t)(r->len - excess));
+    r->len -= excess;
+    rebase(r);
     pthread_mutex_unlock(&r->mu);
     return excess;
 }
@@ -381,7 +413,7 @@ void nm_ring_clear(nm_ring *r)
     r->keep = r->initial_keep;
     r->primed = r->prebuffer == 0;
     r->last_read = r->last_write = 0;
-    r->written_since_clear = 0;
+    r->written_since_clear = r->read_since_clear = 0;
     r->floor = r->cap;
     r->floor_since = 0;
     rebase(r);
@@ -393,7 +425,7 @@ void nm_ring_reset_counters(nm_ring *r)
     pthread_mutex_lock(&r->mu);
     r->prebuffer = r->initial_prebuffer;
     r->keep = r->initial_keep;
-    r->underruns = r->overruns = r->startup_underruns = 0;
+    r->underruns = r->overruns = r->startup_underruns = r->startup_overruns = 0;
     r->n_under_t = r->n_over_t = r->n_gaps = 0;
     rebase(r);
     pthread_mutex_unlock(&r->mu);
@@ -412,6 +444,8 @@ void nm_ring_get_stats(nm_ring *r, nm_ring_stats *s)
     s->prebuffer = r->prebuffer;
     s->window_min = r->window_min;
     s->startup_underruns = r->startup_underruns;
+    s->startup_overruns = r->startup_overruns;
+    s->starting = starting(r);
     pthread_mutex_unlock(&r->mu);
 }
 
