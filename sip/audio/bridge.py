@@ -121,9 +121,10 @@ class BridgeConfig:
     #: apart (`startup_underruns`/`startup_overruns`): a PulseAudio stream opened when
     #: dialling runs irregularly at first, and a peer that answers at once leaves it no
     #: time to settle (measured: the capture paused 81 ms 0.42 s into the call, the
-    #: playback stalled ~250 ms in its first second).
+    #: playback stalled twice in its first second, leaving the ring 180 ms full; the
+    #: Qt sink's start-up, `STARTUP_READS`, is 1.6 s).
     mic_startup_ms: int = 500
-    speaker_startup_ms: int = 500
+    speaker_startup_ms: int = 1000
     #: Native rings keep pauses of either side longer than this in `gaps`: both of
     #: their sides come every 10–20 ms, so a 50–80 ms pause — which the 80 ms default
     #: never showed — is the diagnosis of an underrun "without a gap" (decisions.md).
