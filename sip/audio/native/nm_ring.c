@@ -364,21 +364,26 @@ int nm_ring_take_window_min(nm_ring *r)
     return low;
 }
 
-int nm_ring_trim_to(nm_ring *r, int keep, int count)
+/* Drop the oldest bytes beyond `keep` (lock held); returns how many. */
+static int trim_locked(nm_ring *r, int keep)
 {
-    pthread_mutex_lock(&r->mu);
     int excess = r->len - keep;
-    if (excess <= 0) {
-        pthread_mutex_unlock(&r->mu);
+    if (excess <= 0)
         return 0;
-    }
     excess += excess & 1;
     memmove(r->buf, r->buf + excess, (size_t)(r->len - excess));
     r->len -= excess;
     rebase(r);
-    if (count && starting(r)) {
+    return excess;
+}
+
+int nm_ring_trim_to(nm_ring *r, int keep, int count)
+{
+    pthread_mutex_lock(&r->mu);
+    int excess = trim_locked(r, keep);
+    if (excess && count && starting(r)) {
         r->startup_overruns++;
-    } else if (count) {
+    } else if (excess && count) {
         r->overruns++;
         note(r->over_t, &r->n_over_t, nm_now());
     }
@@ -392,15 +397,7 @@ int nm_ring_trim_to(nm_ring *r, int keep, int count)
 int nm_ring_trim_starting(nm_ring *r)
 {
     pthread_mutex_lock(&r->mu);
-    int excess = starting(r) ? r->len - r->prebuffer : 0;
-    if (excess <= 0) {
-        pthread_mutex_unlock(&r->mu);
-        return 0;
-    }
-    excess += excess & 1;
-    memmove(r->buf, r->buf + excess, (size_t)(r->len - excess));
-    r->len -= excess;
-    rebase(r);
+    int excess = starting(r) ? trim_locked(r, r->prebuffer) : 0;
     pthread_mutex_unlock(&r->mu);
     return excess;
 }
