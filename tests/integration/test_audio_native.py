@@ -152,3 +152,71 @@ def test_engine_start_stop_with_native_calls_in_flight_never_aborts(
         assert fields["detached"] == "True" and fields["all_ended"] == "True", ln
         sizes = [int(x) for x in fields["recordings"].strip("[]").split(",") if x]
         assert len(sizes) == 1 and sizes[0] > 44 + 16000 * 4 // 2, ln  # > 0.5 s of stereo
+
+
+def test_a_playback_stream_stalled_while_starting_drops_the_backlog_uncounted(
+        pulse: PulseRig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real playback thread against a real PulseAudio that stops serving it for
+    180 ms right after the stream opened (SIGSTOP of the rig's own server): the call's
+    audio that piled up meanwhile is dropped down to the prebuffer after the stalled
+    write (no 220 ms of latency left behind), and nothing counts as the call's overrun."""
+    import signal
+    import threading
+    import time
+
+    import pjsua2  # noqa: F401 - the native library resolves pjsua in the loaded module
+
+    from sip.audio.bridge import BridgeConfig
+    from sip.audio.native import load
+    from sip.audio.native.binding import NativeStream
+    from sip.audio.ring import BYTES_PER_MS
+
+    HEADSET_SINK = "headset"  # the rig's sink_name for HEADSET
+    for key in ("XDG_RUNTIME_DIR", "PULSE_RUNTIME_PATH", "HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(key, pulse.env[key])  # libpulse in this process: the rig's server
+    monkeypatch.delenv("PULSE_SERVER", raising=False)
+    lib = load()
+    assert lib is not None
+    _, ring = BridgeConfig().make_native_rings(lib)
+    stream = NativeStream(lib, True, ring, 10)
+    stop = threading.Event()
+
+    def clock() -> None:  # pjmedia's clock thread stand-in: 20 ms every 20 ms
+        due = time.monotonic()
+        while not stop.is_set():
+            ring.write(bytes(20 * BYTES_PER_MS))
+            due += 0.020
+            time.sleep(max(0.0, due - time.monotonic()))
+
+    producer = threading.Thread(target=clock, name="test-clock")
+    assert pulse.proc is not None
+    try:
+        stream.open(HEADSET_SINK)
+        # The rig's null sink first renders in ~1 s blocks (a real device starts at
+        # once): wait until the stream really plays, then start the call's audio.
+        deadline = time.monotonic() + 10
+        while stream.counters()["blocks"] < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stream.counters()["blocks"] >= 30, "the playback stream never ran"
+        ring.clear()
+        ring.reset_counters()
+        producer.start()
+        time.sleep(0.15)
+        os.kill(pulse.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(0.18)
+        finally:
+            os.kill(pulse.proc.pid, signal.SIGCONT)
+        time.sleep(0.25)
+        level_ms = len(ring) / BYTES_PER_MS
+        assert ring.starting, "still within the headset's 1 s start-up"
+    finally:
+        stop.set()
+        if producer.is_alive():
+            producer.join()
+        stream.close()
+    stalls = [g for side, _at, g in ring.gaps if side == "read" and g > 0.1]
+    assert stalls, f"the write never stalled: {ring.gaps}"
+    print("playback stalls s", stalls, "level after", level_ms, "ms")
+    assert level_ms <= 80, f"the backlog stayed: {level_ms} ms"
+    assert (ring.overruns, ring.underruns) == (0, 0)
