@@ -193,11 +193,14 @@ def test_a_playback_stream_stalled_while_starting_drops_the_backlog_uncounted(
     try:
         stream.open(HEADSET_SINK)
         # The rig's null sink first renders in ~1 s blocks (a real device starts at
-        # once): wait until the stream really plays, then start the call's audio.
-        deadline = time.monotonic() + 10
-        while stream.counters()["blocks"] < 30 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert stream.counters()["blocks"] >= 30, "the playback stream never ran"
+        # once): wait until the stream plays in real time (10 ms blocks: ~30 per 0.3 s,
+        # twice in a row), then start the call's audio.
+        deadline, steady = time.monotonic() + 10, 0
+        while steady < 2 and time.monotonic() < deadline:
+            before = stream.counters()["blocks"]
+            time.sleep(0.3)
+            steady = steady + 1 if stream.counters()["blocks"] - before >= 20 else 0
+        assert steady == 2, "the playback stream never ran in real time"
         ring.clear()
         ring.reset_counters()
         producer.start()
@@ -218,5 +221,5 @@ def test_a_playback_stream_stalled_while_starting_drops_the_backlog_uncounted(
     stalls = [g for side, _at, g in ring.gaps if side == "read" and g > 0.1]
     assert stalls, f"the write never stalled: {ring.gaps}"
     print("playback stalls s", stalls, "level after", level_ms, "ms")
-    assert level_ms <= 80, f"the backlog stayed: {level_ms} ms"
+    assert level_ms <= 100, f"the backlog stayed: {level_ms} ms"  # 190 ms untrimmed
     assert (ring.overruns, ring.underruns) == (0, 0)
