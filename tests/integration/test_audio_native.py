@@ -12,12 +12,22 @@ another headset mid-call (the C thread reopens its stream on the new device).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
+import pjsua2  # noqa: F401 - the native library resolves pjsua in the loaded module
 import pytest
 
+# Imported here, not in a test: QtMultimedia's import-time warnings (no PipeWire on
+# this machine) would fail the test that triggers them (qt_log_level_fail).
+from sip.audio.bridge import BridgeConfig
+from sip.audio.native import load
+from sip.audio.native.binding import NativeStream
+from sip.audio.ring import BYTES_PER_MS
 from tests.integration.audio_rig import (
     HEADSET,
     MIC,
@@ -160,17 +170,6 @@ def test_a_playback_stream_stalled_while_starting_drops_the_backlog_uncounted(
     180 ms right after the stream opened (SIGSTOP of the rig's own server): the call's
     audio that piled up meanwhile is dropped down to the prebuffer after the stalled
     write (no 220 ms of latency left behind), and nothing counts as the call's overrun."""
-    import signal
-    import threading
-    import time
-
-    import pjsua2  # noqa: F401 - the native library resolves pjsua in the loaded module
-
-    from sip.audio.bridge import BridgeConfig
-    from sip.audio.native import load
-    from sip.audio.native.binding import NativeStream
-    from sip.audio.ring import BYTES_PER_MS
-
     HEADSET_SINK = "headset"  # the rig's sink_name for HEADSET
     for key in ("XDG_RUNTIME_DIR", "PULSE_RUNTIME_PATH", "HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(key, pulse.env[key])  # libpulse in this process: the rig's server
