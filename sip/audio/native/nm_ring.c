@@ -16,8 +16,9 @@
  * Semantics, names and numbers follow ring.py one for one (see its docstrings): a read
  * pads with silence and counts an underrun when short, the prebuffer is re-armed (and
  * grown up to `grow_to`) after one, an overflow drops the oldest audio down to `keep`,
- * a ring that stayed above `high` for `settle_s` is trimmed once, and drift is judged
- * over `drift_window` bytes of reads against the first settled window.
+ * a ring that stayed above `high` for `settle_s` is trimmed once, drift is judged
+ * over `drift_window` bytes of reads against the first settled window, and under/
+ * overruns before both sides have moved `startup` bytes since a clear are counted apart.
  */
 #include <pthread.h>
 #include <stdatomic.h>
