@@ -237,6 +237,16 @@ class ServerDatabase:
             yield cur
 
     @contextmanager
+    def driver_transaction(self) -> Iterator[Any]:
+        """`driver_read` inside one read transaction, for reads that need `SET LOCAL`
+        (the first snapshot page's plan). PostgreSQL ends it with `COMMIT`, not
+        `ROLLBACK`: psycopg answers a `ROLLBACK` with `DEALLOCATE ALL` and would forget the
+        prepared statements; SQLite rolls its read back."""
+        with self._driver(None if self.is_postgres else "BEGIN",
+                          commit=self.is_postgres) as cur:
+            yield cur
+
+    @contextmanager
     def driver_write(self, wait: bool = True) -> Iterator[Any]:
         """`driver_read` for a write: the same writer queue as `write` (SQLite), committed
         when the block ends without an exception, rolled back otherwise. `wait=False`
