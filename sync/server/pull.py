@@ -247,18 +247,29 @@ class PullService:
                 return self._snapshot_page(s, p, cursor, limit, last_mutation_id)
             return self._log_page(s, p, cursor, limit, last_mutation_id)
 
+    def _client_state(self, c: Any, p: Principal, client_id: str
+                      ) -> tuple[int, str | None, str | None] | None:
+        """(last mutation id, instance id, horizon) of the principal's known client, read
+        with the server state in one statement; None for a new client; 403 for a client
+        id bound to another user."""
+        c.execute(self._state_sql, {"cid": client_id})
+        owner, last_mutation_id, instance, horizon_text = c.fetchone()
+        if owner is None:
+            return None
+        if owner != p.user_id:
+            raise foreign_client_id()
+        return int(last_mutation_id), instance, horizon_text
+
     def _log_round(self, p: Principal, client_id: str, cur: Cursor, limit: int) -> str | None:
         """An incremental pull (the call every agent makes every few seconds) on driver-level
         statements: the client and server state in one read, then one indexed change-log
         read, which answers "nothing new since the cursor" from the audience index alone.
         None when the client is new (binding it is a write: the general path does it)."""
         with self.db.driver_read() as c:
-            c.execute(self._state_sql, {"cid": client_id})
-            owner, last_mutation_id, instance, horizon_text = c.fetchone()
-            if owner is None:
+            state = self._client_state(c, p, client_id)
+            if state is None:
                 return None
-            if owner != p.user_id:
-                raise foreign_client_id()
+            last_mutation_id, instance, horizon_text = state
             if cur.instance != (instance or "") or (cur.t, cur.s) < _position(horizon_text):
                 log.info("client %s is behind the compaction horizon: reset", client_id)
                 return self._envelope([], None, True, True, int(last_mutation_id), None)
@@ -296,12 +307,10 @@ class PullService:
         shape, params = self._shape(p)
         plan_sql, count_sql, page_sql = self._first_sql(shape)
         with self.db.driver_transaction() as c:
-            c.execute(self._state_sql, {"cid": client_id})
-            owner, last_mutation_id, instance, horizon_text = c.fetchone()
-            if owner is None:
+            state = self._client_state(c, p, client_id)
+            if state is None:
                 return None
-            if owner != p.user_id:
-                raise foreign_client_id()
+            last_mutation_id, instance, horizon_text = state
             if self.db.is_postgres:
                 c.execute(plan_sql)
             c.execute(count_sql, params)

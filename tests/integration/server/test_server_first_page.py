@@ -31,6 +31,12 @@ from tests.integration.server.harness import new_uuid
 
 pytestmark = pytest.mark.integration
 
+# (name, role, team, customers of their own): the lead sees team "hot" (ann + bob), the
+# admin everything.
+ACCOUNTS = (("ann", "agent", "hot", 6), ("bob", "agent", "hot", 4),
+            ("lee", "team_lead", "hot", 0), ("zed", "agent", "other", 2),
+            ("root", "admin", None, 0))
+
 
 class Services:
     def __init__(self, db: ServerDatabase) -> None:
@@ -68,19 +74,13 @@ def services(backend: str, request: pytest.FixtureRequest,
     db = ServerDatabase(url)
     db.migrate()
 
-    def accounts(s: Any) -> None:
-        create_team(s, "hot")
-        create_team(s, "other")
-        for name, role, team in (("ann", "agent", "hot"), ("bob", "agent", "hot"),
-                                 ("lee", "team_lead", "hot"), ("zed", "agent", "other"),
-                                 ("root", "admin", None)):
-            create_user(s, name, "pw-long-enough", role, team)
-
-    db.run_write(accounts)
+    db.run_write(lambda s: [create_team(s, team) for team in ("hot", "other")])
+    db.run_write(lambda s: [create_user(s, name, "pw-long-enough", role, team)
+                            for name, role, team, _rows in ACCOUNTS])
     svc = Services(db)
-    svc.send(svc.principal("ann"), "seed-ann", [f"ann {i}" for i in range(6)])
-    svc.send(svc.principal("bob"), "seed-bob", [f"bob {i}" for i in range(4)])
-    svc.send(svc.principal("zed"), "seed-zed", ["zed 0", "zed 1"])
+    for name, _role, _team, rows in ACCOUNTS:  # customers of their own
+        if rows:
+            svc.send(svc.principal(name), f"seed-{name}", [f"{name} {i}" for i in range(rows)])
     yield svc
     db.dispose()
 
