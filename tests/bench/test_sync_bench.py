@@ -70,9 +70,11 @@ def test_tiny_run_on_postgres_too(tmp_path: Path) -> None:
 def test_only_pull_measures_the_first_download_alone(tmp_path: Path) -> None:
     result = run(["--customers", "300", "--no-pg", "--agents", "0", "--only", "pull"],
                  tmp_path)
-    for key in ("pull_300_s", "pull_300_client_cpu_s", "pull_300_client_main_cpu_s"):
+    assert isinstance(result["pull_300_s"], float) and result["pull_300_s"] > 0
+    # CPU figures are rounded to 0.1 s: a 300-row pull's main thread can show 0.0.
+    for key in ("pull_300_client_cpu_s", "pull_300_client_main_cpu_s"):
         value = result[key]
-        assert isinstance(value, float) and value > 0 and math.isfinite(value), key
+        assert isinstance(value, float) and value >= 0 and math.isfinite(value), key
     for figure in ("baseline_full_pull_300_s", "push_10k_s", "noop_round_ms", "upload_mb_s",
                    "server_workers"):
         assert figure not in result, figure
